@@ -1,0 +1,7 @@
+"""echoquant: echocardiography loops to trustworthy cardiac endpoints."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

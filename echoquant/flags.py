@@ -1,0 +1,36 @@
+"""Quality flags shared by every stage.
+
+A flag is a plain string ``"code: reason"`` so that it survives CSV, JSON and logs
+unchanged; ``code`` is stable and machine-readable, ``reason`` is for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["make_flag", "flag_code", "has_flag"]
+
+
+def make_flag(code: str, reason: str) -> str:
+    """Build a flag string.
+
+    Args:
+        code: stable snake_case name, e.g. ``"timing_missing"``.
+        reason: what was seen and what was done about it.
+
+    Returns:
+        ``"code: reason"``.
+    """
+    if not code or ":" in code or " " in code:
+        raise ValueError(f"flag code must be a non-empty snake_case word, got {code!r}")
+    return f"{code}: {reason}"
+
+
+def flag_code(flag: str) -> str:
+    """Return the code part of a flag string."""
+    return flag.split(":", 1)[0].strip()
+
+
+def has_flag(flags: Iterable[str], code: str) -> bool:
+    """Whether any flag in ``flags`` has the given code."""
+    return any(flag_code(f) == code for f in flags)

@@ -1,0 +1,46 @@
+"""Readers: DICOM and video echo loops into :class:`EchoCine`, and folder discovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from echoquant.errors import InputError
+from echoquant.io.cine import CineMeta, EcgTrace, EchoCine, SectorBox
+from echoquant.io.dicom import read_dicom_cine
+from echoquant.io.scan import ScanEntry, ScanResult, scan
+from echoquant.io.video import VIDEO_SUFFIXES, read_video
+
+__all__ = [
+    "CineMeta",
+    "EcgTrace",
+    "EchoCine",
+    "SectorBox",
+    "ScanEntry",
+    "ScanResult",
+    "read_cine",
+    "read_dicom_cine",
+    "read_video",
+    "scan",
+]
+
+
+def read_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine:
+    """Read an echo loop from a DICOM file or a video (AVI/MP4).
+
+    Args:
+        path: the file. DICOM is recognised by content; videos by extension.
+        require_loop: raise :class:`~echoquant.errors.SingleFrameError` when the file
+            holds one frame.
+
+    Returns:
+        The loop with frames, timing, calibration, fan mask, flags and identifiers.
+
+    Raises:
+        echoquant.errors.InputError: a subclass that says what is wrong and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file; check the path", path=path)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return read_video(path, require_loop=require_loop)
+    return read_dicom_cine(path, require_loop=require_loop)

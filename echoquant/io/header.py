@@ -1,0 +1,259 @@
+"""Reading and classifying DICOM headers without decoding pixels.
+
+Shared by :func:`echoquant.io.read_cine` and :func:`echoquant.io.scan`, so that
+discovery and reading reject the same files for the same reasons.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from echoquant.errors import (
+    CorruptPixelDataError,
+    NoPixelDataError,
+    NotAnImageError,
+    NotDicomError,
+    NotUltrasoundError,
+    UnsafeHeaderError,
+)
+from echoquant.io.cine import CineMeta
+
+__all__ = [
+    "US_IMAGE_SOP_CLASSES",
+    "SECONDARY_CAPTURE_SOP_CLASSES",
+    "looks_like_dicom",
+    "read_header",
+    "check_ultrasound_image",
+    "check_sizes",
+    "header_meta",
+    "coded_view",
+]
+
+US_IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.3.1": "Ultrasound Multi-frame Image Storage",
+    "1.2.840.10008.5.1.4.1.1.6.1": "Ultrasound Image Storage",
+    "1.2.840.10008.5.1.4.1.1.3": "Ultrasound Multi-frame Image Storage (Retired)",
+    "1.2.840.10008.5.1.4.1.1.6": "Ultrasound Image Storage (Retired)",
+}
+SECONDARY_CAPTURE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.1": "Multi-frame Single Bit Secondary Capture",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture",
+}
+# Object kinds that are never images, by SOP Class UID prefix, with a readable name.
+_NON_IMAGE_PREFIXES = {
+    "1.2.840.10008.1.3.10": "DICOMDIR (media directory)",
+    "1.2.840.10008.5.1.4.1.1.88.": "structured report",
+    "1.2.840.10008.5.1.4.1.1.11.": "presentation state",
+    "1.2.840.10008.5.1.4.1.1.104.": "encapsulated document (PDF/CDA)",
+    "1.2.840.10008.5.1.4.1.1.9.": "waveform",
+    "1.2.840.10008.5.1.4.1.1.66": "raw data / registration / segmentation",
+    "1.2.840.10008.5.1.4.1.1.481.": "radiotherapy object",
+    "1.2.840.10008.5.1.4.1.1.11": "presentation state",
+}
+
+# Refuse, from the header alone, what would not fit a sane echo loop in memory.
+MAX_ROWS_COLS = 8192
+MAX_FRAMES = 20_000
+MAX_OUTPUT_BYTES = 4 * 1024**3
+
+_VIEW_WORDS = (
+    ("four chamber", "A4C"),
+    ("4 chamber", "A4C"),
+    ("two chamber", "A2C"),
+    ("2 chamber", "A2C"),
+    ("three chamber", "A3C"),
+    ("3 chamber", "A3C"),
+    ("long axis", "PLAX"),
+    ("short axis", "PSAX"),
+    ("subcostal", "SUBCOSTAL"),
+)
+
+
+def looks_like_dicom(path: Path) -> bool:
+    """Whether the file starts like DICOM: ``DICM`` at byte 128, or, for files
+    without a preamble, a group 0002 or 0008 tag in the first bytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00")
+
+
+def read_header(path: Path) -> Dataset:
+    """Parse a DICOM file, deferring large values (pixel data stays on disk).
+
+    Raises:
+        NotDicomError: the file is not DICOM or its header is broken.
+    """
+    if not looks_like_dicom(path):
+        raise NotDicomError(
+            "not a DICOM file (no 'DICM' marker at byte 128 and no DICOM tag at the start); "
+            "pass DICOM files or videos (.avi, .mp4)",
+            path=path,
+        )
+    try:
+        # force only matters for files without preamble, which looks_like_dicom vetted.
+        ds = pydicom.dcmread(path, defer_size="64 KB", force=True)
+        # Touch the main tags now so that a broken header fails here, not later.
+        _ = (ds.get("SOPClassUID"), ds.get("Rows"), ds.get("NumberOfFrames"))
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        raise NotDicomError(
+            f"DICOM header cannot be parsed ({type(exc).__name__}: {exc}); the file is damaged "
+            "or truncated: export it again from the scanner or PACS",
+            path=path,
+        ) from exc
+    return ds
+
+
+def _sop_class(ds: Dataset) -> str:
+    value = ds.get("SOPClassUID", None)
+    if value is None and "MediaStorageSOPClassUID" in getattr(ds, "file_meta", {}):
+        value = ds.file_meta.MediaStorageSOPClassUID
+    return str(value or "")
+
+
+def _pixel_data_tag_in_file(path: Path) -> bool:
+    """Whether the bytes of the (7FE0,0010) tag occur in the file (little endian).
+
+    pydicom drops a Pixel Data element that the end of file cuts off; finding its
+    tag tells a truncated file from one that never had pixels.
+    """
+    tag = b"\xe0\x7f\x10\x00"
+    tail = b""
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                if tag in tail + chunk:
+                    return True
+                tail = chunk[-3:]
+    except OSError:
+        return False
+    return False
+
+
+def check_ultrasound_image(ds: Dataset, path: Path | None = None) -> None:
+    """Accept ultrasound images (and Secondary Captures whose Modality is US).
+
+    Raises:
+        NotAnImageError: SR, DICOMDIR, presentation state, PDF and other non-images.
+        NotUltrasoundError: an image of another modality.
+        NoPixelDataError: an image object without Pixel Data.
+    """
+    sop = _sop_class(ds)
+    modality = str(ds.get("Modality", "") or "").upper()
+    for prefix, name in _NON_IMAGE_PREFIXES.items():
+        if sop.startswith(prefix):
+            raise NotAnImageError(
+                f"{name} (SOP class {sop}), not an image; nothing to analyse, skip it", path=path
+            )
+    if sop in US_IMAGE_SOP_CLASSES or (sop in SECONDARY_CAPTURE_SOP_CLASSES and modality == "US"):
+        pass
+    elif modality != "US":
+        raise NotUltrasoundError(
+            f"Modality is {modality or 'missing'} (SOP class {sop or 'missing'}), not US; "
+            "echoquant analyses echocardiography loops only",
+            path=path,
+        )
+    elif "PixelData" not in ds and "Rows" not in ds:
+        raise NotAnImageError(f"SOP class {sop or 'missing'} holds no image; skip it", path=path)
+    if "PixelData" not in ds:
+        if path is not None and _pixel_data_tag_in_file(path):
+            raise CorruptPixelDataError(
+                "the Pixel Data element starts but the file ends inside it; the file is "
+                "truncated (interrupted copy or export): copy or export it again",
+                path=path,
+            )
+        raise NoPixelDataError(
+            "the object declares an ultrasound image but has no Pixel Data element; "
+            "the export may have stripped it: export the image again",
+            path=path,
+        )
+
+
+def check_sizes(ds: Dataset, path: Path | None = None) -> tuple[int, int, int]:
+    """Validate Rows, Columns, NumberOfFrames, SamplesPerPixel and BitsAllocated
+    before anything is allocated.
+
+    Returns:
+        ``(n_frames, rows, cols)``.
+
+    Raises:
+        UnsafeHeaderError: missing or absurd values.
+    """
+    try:
+        rows = int(ds.Rows)
+        cols = int(ds.Columns)
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UnsafeHeaderError(
+            f"image size tags missing or unreadable ({exc}); the header is damaged", path=path
+        ) from exc
+    problems = []
+    if not (1 <= rows <= MAX_ROWS_COLS and 1 <= cols <= MAX_ROWS_COLS):
+        problems.append(f"Rows x Columns = {rows} x {cols} (1..{MAX_ROWS_COLS} expected)")
+    if not 1 <= n_frames <= MAX_FRAMES:
+        problems.append(f"NumberOfFrames = {n_frames} (1..{MAX_FRAMES} expected)")
+    if samples not in (1, 3):
+        problems.append(f"SamplesPerPixel = {samples} (1 or 3 expected)")
+    if bits not in (1, 8, 16, 32):
+        problems.append(f"BitsAllocated = {bits} (8 or 16 expected)")
+    if not problems and rows * cols * n_frames > MAX_OUTPUT_BYTES:
+        problems.append(f"{n_frames} frames of {rows} x {cols} exceed {MAX_OUTPUT_BYTES >> 30} GiB")
+    if problems:
+        raise UnsafeHeaderError(
+            "refused before decoding: " + "; ".join(problems) + ". The header is corrupt or "
+            "this is not an echo loop",
+            path=path,
+        )
+    return n_frames, rows, cols
+
+
+def coded_view(ds: Dataset) -> str | None:
+    """The echo view from ViewCodeSequence (e.g. ``"A4C"``), when it is coded."""
+    seq = ds.get("ViewCodeSequence", None)
+    if not seq:
+        return None
+    meaning = str(seq[0].get("CodeMeaning", "") or "").lower()
+    for words, view in _VIEW_WORDS:
+        if words in meaning:
+            return view
+    return meaning or None
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword, None)
+    text = None if value is None else str(value).strip()
+    return text or None
+
+
+def header_meta(ds: Dataset, path: Path | None = None) -> CineMeta:
+    """Identifiers and acquisition facts of a header."""
+    file_meta = getattr(ds, "file_meta", None)
+    ts = None if file_meta is None else file_meta.get("TransferSyntaxUID", None)
+    return CineMeta(
+        source_path=None if path is None else str(path),
+        patient_id=_text(ds, "PatientID"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        sop_uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=_sop_class(ds) or None,
+        modality=_text(ds, "Modality"),
+        manufacturer=_text(ds, "Manufacturer"),
+        model=_text(ds, "ManufacturerModelName"),
+        view=coded_view(ds),
+        transfer_syntax=None if ts is None else str(ts),
+        photometric=_text(ds, "PhotometricInterpretation"),
+        study_date=_text(ds, "StudyDate"),
+    )
