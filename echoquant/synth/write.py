@@ -1,0 +1,293 @@
+"""Writers: one case as DICOM + labels, a suite of cases with ``truth.csv``, and a
+cohort study (groups, subjects, repeated clips, baseline and follow-up)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
+from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
+
+__all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT"]
+
+TRUTH_COLUMNS = [
+    "file", "subject_id", "group", "timepoint", "view", "lvef_pct", "gls_pct", "edv_ml", "esv_ml",
+    "ed_frame", "es_frame", "gls_midwall_pct", "species", "pathology", "fps", "heart_rate_bpm",
+    "spacing_mm", "n_frames", "compression", "seed", "labels",
+]
+
+
+def _regions(case: SynthCase) -> list[RegionSpec]:
+    rows, cols = np.where(case.sector)
+    p = case.params
+    regions = [RegionSpec(int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()),
+                          delta_x=p.spacing_mm / 10.0, delta_y=p.spacing_mm / 10.0)]
+    return regions
+
+
+def write_case(case: SynthCase, out_dir: str | Path, name: str, *, compression: str = "none",
+               identity: DicomIdentity | None = None) -> dict[str, Any]:
+    """Write ``name.dcm`` plus ``name_labels.npz`` and ``name.json`` into ``out_dir``.
+
+    Args:
+        case: a generated case.
+        out_dir: folder (created).
+        name: file stem.
+        compression: ``"none"`` (MONOCHROME2) or ``"jpeg"`` (RGB as JPEG Baseline YBR_FULL_422).
+        identity: DICOM identifiers (default: derived from the case seed).
+
+    Returns:
+        A truth row (see :data:`TRUTH_COLUMNS`) with paths relative to ``out_dir``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    p = case.params
+    identity = identity or DicomIdentity(patient_id=f"SYN{p.seed:06d}", seed_text=f"synth-{p.seed}")
+    identity.view_meaning = identity.view_meaning or p.view
+    identity.manufacturer, identity.model = "echoquant-synth", f"{p.species}-{p.probe['kind']}"
+    frames = case.frames if compression == "jpeg" else case.grey
+    dcm = write_us_dicom(out / f"{name}.dcm", frames, frame_time_ms=1000.0 / p.fps, regions=_regions(case),
+                         heart_rate_bpm=p.heart_rate_bpm, identity=identity, compression=compression,
+                         cine_rate=p.fps)
+    labels_path = out / f"{name}_labels.npz"
+    tmp = out / f".{name}_labels.partial.npz"
+    np.savez_compressed(tmp, labels=case.labels, sector=case.sector,
+                        endo_contour_px=case.curves["endo_contour_px"].astype(np.float32),
+                        epi_contour_px=case.curves["epi_contour_px"].astype(np.float32),
+                        volume_ml=case.curves["volume_ml"], gls_curve_pct=case.curves["gls_curve_pct"],
+                        regional_curves_pct=case.curves["regional_curves_pct"], times_ms=case.curves["times_ms"])
+    tmp.replace(labels_path)
+    meta = {"truth": case.truth, "params": p.to_dict(), "dicom": dcm.name, "labels": labels_path.name,
+            "label_names": {"0": "background", "1": "lv_cavity", "2": "lv_myocardium", "3": "la"},
+            "generator": "echoquant.synth"}
+    tmp_json = out / f".{name}.json.partial"
+    tmp_json.write_text(json.dumps(meta, indent=1, default=_json_default))
+    tmp_json.replace(out / f"{name}.json")
+    t = case.truth
+    return {
+        "file": dcm.name, "subject_id": identity.patient_id, "group": "", "timepoint": "", "view": p.view,
+        "lvef_pct": round(t["lvef_pct"], 4), "gls_pct": round(t["gls_pct"], 4), "edv_ml": round(t["edv_ml"], 5),
+        "esv_ml": round(t["esv_ml"], 5), "ed_frame": t["ed_frame"], "es_frame": t["es_frame"],
+        "gls_midwall_pct": round(t["gls_midwall_pct"], 4), "species": p.species, "pathology": p.pathology,
+        "fps": round(p.fps, 4), "heart_rate_bpm": round(p.heart_rate_bpm, 3), "spacing_mm": round(p.spacing_mm, 6),
+        "n_frames": int(case.frames.shape[0]), "compression": compression, "seed": p.seed, "labels": labels_path.name,
+    }
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class _Job:
+    params: CaseParams
+    out_dir: str
+    name: str
+    compression: str
+    identity: DicomIdentity | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_job(job: _Job) -> dict[str, Any]:
+    case = generate_case(job.params)
+    row = write_case(case, job.out_dir, job.name, compression=job.compression, identity=job.identity)
+    row.update(job.extra)
+    return row
+
+
+def _run_all(jobs: list[_Job], workers: int) -> list[dict[str, Any]]:
+    if workers <= 1:
+        return [_run_job(j) for j in jobs]
+    # Each case is seeded on its own, so results do not depend on the worker count.
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_run_job, jobs))
+
+
+def _compression_for(i: int, compression: str) -> str:
+    if compression == "mixed":
+        return "jpeg" if i % 2 else "none"
+    return compression
+
+
+def write_suite(out_dir: str | Path, n: int, *, seed: int = 0, preset: str = "human", compression: str = "none",
+                workers: int = 1, **overrides: Any) -> Path:
+    """Generate ``n`` independent cases into ``out_dir`` with a ``truth.csv``.
+
+    Args:
+        out_dir: folder.
+        n: number of cases.
+        seed: suite seed; case ``i`` uses seed ``seed * 100003 + i``.
+        preset: generator preset.
+        compression: ``"none"``, ``"jpeg"`` or ``"mixed"``.
+        workers: processes.
+        **overrides: fixed :class:`CaseParams` values for every case.
+
+    Returns:
+        Path of ``truth.csv``.
+    """
+    out = Path(out_dir)
+    jobs = []
+    for i in range(n):
+        case_seed = seed * 100003 + i
+        params = sample_params(preset, case_seed, **dict(overrides))
+        jobs.append(_Job(params, str(out), f"case_{i:05d}", _compression_for(i, compression)))
+    rows = _run_all(jobs, workers)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "truth.csv"
+    _write_csv(path, rows, TRUTH_COLUMNS)
+    return path
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One study group: subjects and the distribution of their true endpoints.
+
+    ``*_change`` values are the mean change from the first to the last timepoint."""
+
+    name: str
+    n_subjects: int
+    lvef_mean: float
+    lvef_sd: float
+    gls_mean: float
+    gls_sd: float
+    lvef_change: float = 0.0
+    gls_change: float = 0.0
+    change_sd: float = 2.0
+    pathology: str = "infarct"
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """A study: groups, timepoints, clips per subject and the generator preset."""
+
+    groups: tuple[GroupSpec, ...]
+    timepoints: tuple[str, ...] = ("baseline", "week4")
+    clips_per_subject: int = 2
+    preset: str = "mouse"
+    compression: str = "jpeg"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CohortSpec":
+        groups = tuple(GroupSpec(**g) for g in d["groups"])
+        rest = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k != "groups"}
+        if "overrides" in d:
+            rest["overrides"] = dict(d["overrides"])
+        return cls(groups=groups, **rest)
+
+
+# A preclinical infarct study: treated mice recover LVEF and GLS, controls worsen a little.
+DEMO_COHORT = CohortSpec(
+    groups=(
+        GroupSpec("control", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=-3.0, gls_change=0.8),
+        GroupSpec("treated", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=8.0, gls_change=-3.0),
+    ),
+    timepoints=("baseline", "week4"),
+    clips_per_subject=1,
+    preset="mouse",
+    compression="jpeg",
+)
+
+_ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase")
+
+
+def _subject_value(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float) -> float:
+    return float(np.clip(rng.normal(mean, sd), lo, hi))
+
+
+def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: int = 0, workers: int = 1) -> Path:
+    """Generate a cohort study: ``dicom/`` (no group information anywhere in the
+    files), ``groups.csv`` (subject_id, group) for unblinding, and ``truth.csv``.
+
+    Subjects are coded ``S001``...; each subject keeps its heart (shape, regional
+    kinesis) across clips and timepoints, with its own true LVEF and GLS drawn from
+    the group's distribution, changed by the group's effect at later timepoints.
+    Clips of one subject and timepoint differ in probe placement, image settings
+    and timing, as repeated acquisitions do.
+
+    Returns:
+        Path of ``truth.csv``.
+    """
+    out = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    jobs, groups_rows = [], []
+    subject_no = 0
+    # Subject codes are shuffled across groups so that the code reveals nothing.
+    total = sum(g.n_subjects for g in spec.groups)
+    codes = [f"S{i + 1:03d}" for i in rng.permutation(total)]
+    for group in spec.groups:
+        for _ in range(group.n_subjects):
+            code = codes[subject_no]
+            subject_seed = seed * 7919 + subject_no * 104729 + 17
+            subject_no += 1
+            srng = np.random.default_rng(subject_seed)
+            lvef0 = _subject_value(srng, group.lvef_mean, group.lvef_sd, 12, 78)
+            gls0 = _subject_value(srng, group.gls_mean, group.gls_sd, -26, -3)
+            heart = sample_params(spec.preset, subject_seed, pathology=group.pathology, lvef_pct=lvef0, gls_pct=gls0,
+                                  **spec.overrides)
+            groups_rows.append({"subject_id": code, "group": group.name})
+            n_tp = len(spec.timepoints)
+            for ti, tp in enumerate(spec.timepoints):
+                frac = ti / max(n_tp - 1, 1)
+                lvef = float(np.clip(lvef0 + frac * group.lvef_change + (srng.normal(0, group.change_sd) if ti else 0), 12, 78))
+                gls = float(np.clip(gls0 + frac * group.gls_change + (srng.normal(0, group.change_sd * 0.4) if ti else 0), -26, -3))
+                for ci in range(spec.clips_per_subject):
+                    clip_seed = subject_seed * 31 + ti * 1009 + ci * 13 + 5
+                    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology, view=heart.view,
+                                         **spec.overrides)
+                    params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
+                    name = f"{code}_{tp}_clip{ci + 1}"
+                    identity = DicomIdentity(patient_id=code, seed_text=f"cohort-{seed}-{name}",
+                                             study_uid=None, extra={"ClinicalTrialTimePointID": tp})
+                    jobs.append(_Job(params, str(out / "dicom"), name, spec.compression, identity,
+                                     {"subject_id": code, "group": group.name, "timepoint": tp}))
+    # One study per subject and timepoint: give all clips of it the first clip's study UID.
+    study_of: dict[tuple[str, str], str] = {}
+    for job in jobs:
+        key = (job.extra["subject_id"], job.extra["timepoint"])
+        study_of.setdefault(key, job.identity.uid("study"))
+        job.identity.study_uid = study_of[key]
+    rows = _run_all(jobs, workers)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        row["file"] = f"dicom/{row['file']}"
+        row["labels"] = f"dicom/{row['labels']}"
+    _write_csv(out / "groups.csv", sorted(groups_rows, key=lambda r: r["subject_id"]), ["subject_id", "group"])
+    path = out / "truth.csv"
+    _write_csv(path, rows, TRUTH_COLUMNS)
+    (out / "cohort.json").write_text(json.dumps(_spec_dict(spec), indent=1))
+    return path
+
+
+def _spec_dict(spec: CohortSpec) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(spec)
+
+
+def iter_truth(path: str | Path) -> Iterable[dict[str, str]]:
+    """Rows of a ``truth.csv``."""
+    with Path(path).open() as fh:
+        yield from csv.DictReader(fh)
+
