@@ -102,7 +102,7 @@ def test_image_has_echo_contrast(cases):
     for c in cases:
         i = c.truth["ed_frame"]
         grey = c.grey[i].astype(float)
-        assert grey[c.labels[i] == 2].mean() > grey[c.labels[i] == 1].mean() + 25
+        assert grey[c.labels[i] == 2].mean() > 1.6 * grey[c.labels[i] == 1].mean() + 3
 
 
 @pytest.mark.parametrize("compression", ["none", "jpeg"])

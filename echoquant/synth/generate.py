@@ -194,7 +194,7 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         fps = _u(rng, 28, 80)
         depth = _u(rng, 140, 180)
         probe = dict(kind="phased", depth_mm=depth, half_angle_deg=_u(rng, 35, 45), frequency_mhz=_u(rng, 2.0, 3.5),
-                     axial_res_mm=_u(rng, 0.35, 0.7), lateral_res=_u(rng, 0.014, 0.028))
+                     axial_res_mm=_u(rng, 0.45, 0.9), lateral_res=_u(rng, 0.018, 0.034))
         placement = dict(apex_x_mm=_u(rng, -5, 8), apex_z_mm=_u(rng, 24, 40), tilt_deg=_u(rng, -14, 10),
                          mirror=bool(rng.uniform() < 0.15))
         canvas = [(240, 320), (300, 400), (360, 480), (480, 640)][int(rng.integers(0, 4))]
@@ -211,7 +211,7 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         depth = length * _u(rng, 1.7, 2.1)
         probe = dict(kind="linear", depth_mm=depth, width_mm=depth * (_u(rng, 1.25, 1.5) if view == "PLAX" else _u(rng, 1.0, 1.3)),
                      frequency_mhz=_u(rng, 30, 40) if mouse else _u(rng, 15, 21),
-                     axial_res_mm=length * _u(rng, 0.005, 0.008), lateral_res=length * _u(rng, 0.010, 0.016))
+                     axial_res_mm=length * _u(rng, 0.006, 0.011), lateral_res=length * _u(rng, 0.013, 0.022))
         if view == "PLAX":
             placement = dict(apex_x_mm=-length * _u(rng, 0.45, 0.6), apex_z_mm=depth * _u(rng, 0.42, 0.55),
                              tilt_deg=-_u(rng, 78, 98), mirror=True)
@@ -225,12 +225,13 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     shape = dict(a_mm=length / (1 + truncation), b_mm=b, truncation=truncation, wall_septal_mm=walls[0],
                  wall_lateral_mm=walls[1], wall_apex_mm=walls[2], asymmetry=_u(rng, -0.06, 0.08), bulge=bulge,
                  thin_segments=thin)
-    imaging = dict(gain_db=_u(rng, -6, 4), dynamic_range_db=_u(rng, 36, 58), attenuation_db_per_mm=(
+    imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, 40, 60), attenuation_db_per_mm=(
         _u(rng, 0.03, 0.08) if species == "human" else _u(rng, 0.15, 0.6) * 10 / depth),
-        tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, 0.9, 1.6),
+        tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, 1.0, 1.8),
         clutter=_u(rng, 0.0, 0.6) if species == "human" else _u(rng, 0.0, 0.2),
         clutter_depth_mm=depth * _u(rng, 0.08, 0.2), reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
-        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.9))
+        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.9),
+        brightness=_u(rng, 0.5, 0.95))
     if rng.uniform() < 0.3:
         b0 = np.radians(probe.get("half_angle_deg", 0)) if probe["kind"] == "phased" else probe["width_mm"] / 2
         imaging.update(shadow_beam=float(rng.choice([-1, 1]) * b0 * _u(rng, 0.6, 0.95)),
@@ -420,6 +421,8 @@ def generate_case(params: CaseParams) -> SynthCase:
     n = len(times)
     f_t = systolic_fraction(phase, params.es_phase)
     in_loop = (es_all >= 0) & (es_all < n) & (ed_all >= 0)
+    if not in_loop.any():
+        raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats (>= 1.6)")
     f_es = float(np.mean(f_t[es_all[in_loop]])) if in_loop.any() else 1.0
     motion = solve_motion(shape, kinesis, params.lvef_pct, params.gls_pct, f_es=f_es)
 

@@ -72,6 +72,7 @@ class ImagingParams:
     shadow_width: float = 0.0
     shadow_depth_mm: float = 0.0
     lateral_dropout: float = 0.5
+    brightness: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -194,10 +195,11 @@ class Imager:
         env = np.abs(data) * self._tgc
         db = 20.0 * np.log10(env + 1e-12)
         if self._ref is None:
-            # Fix the reference on the first frame so brightness does not flicker.
-            self._ref = float(np.percentile(db, 99.0))
+            # Fix the reference on the first frame, before gain, so that brightness does
+            # not flicker and the gain setting really darkens or brightens the image.
+            self._ref = float(np.percentile(db, 99.7)) - s.gain_db
         img = np.clip((db - self._ref + s.dynamic_range_db) / s.dynamic_range_db, 0.0, 1.0) ** s.gamma
-        polar = (img * 255.0).astype(np.float32)
+        polar = (img * 255.0 * s.brightness).astype(np.float32)
         screen = cv2.remap(polar, self._map_cols, self._map_rows, interpolation=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         screen[~self.sector] = 0

@@ -32,6 +32,8 @@ class Tissue:
     PERICARDIUM = 8
     ANNULUS = 9
     CHEST_WALL = 10
+    PAPILLARY = 11
+    TRABECULAE = 12
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,15 @@ def classify(u: np.ndarray, v: np.ndarray, motion: HeartMotion, ch: Chambers) ->
     in_lv_epi = MplPath(np.stack([u_epi, v_epi], axis=1)).contains_points(pts) | in_lv_cavity
     labels[in_lv_epi] = Tissue.LV_MYO
     labels[in_lv_cavity] = Tissue.LV_BLOOD
+    # Inside the traced cavity, as annotators trace it: trabeculae fringe the
+    # endocardium and papillary muscles stand off the lateral (and septal) wall.
+    side = np.where(v < 0, -1.0, 1.0)
+    half = s.half_width(np.clip(u, 0.0, length), side)
+    fringe = in_lv_cavity & (np.abs(v) > half - 0.035 * length) & (u > 0.15 * length)
+    labels[fringe] = Tissue.TRABECULAE
+    for pu, pv, size in ((0.58, 0.74, 1.0), (0.52, -0.74, 0.7)):
+        pap = _in_ellipse(u, v, pu * length, pv * s.b_mm, 0.11 * length * size, 0.06 * length * size)
+        labels[pap & in_lv_cavity] = Tissue.PAPILLARY
 
     def chamber(e: tuple[float, float, float, float] | None, blood: int, wall_label: int, wall_mm: float) -> None:
         if e is None:
@@ -167,17 +178,19 @@ def classify(u: np.ndarray, v: np.ndarray, motion: HeartMotion, ch: Chambers) ->
 
 # Mean echo amplitude (linear) of each class, before the random spread of a case.
 _BASE_ECHO = {
-    Tissue.BACKGROUND: 0.08,
-    Tissue.LV_BLOOD: 0.012,
+    Tissue.BACKGROUND: 0.12,
+    Tissue.LV_BLOOD: 0.02,
     Tissue.LV_MYO: 1.0,
-    Tissue.LA_BLOOD: 0.012,
-    Tissue.RV_BLOOD: 0.012,
-    Tissue.RA_BLOOD: 0.012,
-    Tissue.ATRIAL_WALL: 0.7,
-    Tissue.RV_WALL: 0.85,
-    Tissue.PERICARDIUM: 2.8,
-    Tissue.ANNULUS: 2.0,
-    Tissue.CHEST_WALL: 0.45,
+    Tissue.LA_BLOOD: 0.02,
+    Tissue.RV_BLOOD: 0.02,
+    Tissue.RA_BLOOD: 0.02,
+    Tissue.ATRIAL_WALL: 0.55,
+    Tissue.RV_WALL: 0.7,
+    Tissue.PERICARDIUM: 4.5,
+    Tissue.ANNULUS: 2.5,
+    Tissue.CHEST_WALL: 0.8,
+    Tissue.PAPILLARY: 0.8,
+    Tissue.TRABECULAE: 0.22,
 }
 
 
@@ -190,4 +203,4 @@ def echogenicity(labels: np.ndarray, x: np.ndarray, z: np.ndarray, rng: np.rando
     table[blood] = table[Tissue.LV_BLOOD] * rng.uniform(0.3, 3.0)
     amp = table[labels]
     hetero = smooth_field(x, z, rng, scale_mm)
-    return amp * np.exp(0.35 * hetero)
+    return amp * np.exp(0.5 * hetero)
