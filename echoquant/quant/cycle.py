@@ -1,0 +1,121 @@
+"""End-diastole, end-systole and beats from the volume curve (or ECG R waves)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import find_peaks, savgol_filter
+
+__all__ = ["Beat", "HR_BOUNDS_BPM", "detect_beats", "species_bounds"]
+
+# Physiological heart-rate bounds.
+HR_BOUNDS_BPM = {"human": (30.0, 200.0), "rodent": (250.0, 750.0)}
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One analysed beat: ED, the following ES, and the next ED when in the loop."""
+
+    ed: int
+    es: int
+    next_ed: int | None
+
+    @property
+    def complete(self) -> bool:
+        return self.next_ed is not None
+
+
+def species_bounds(fps: float | None, heart_rate_bpm: float | None) -> tuple[str, tuple[float, float]]:
+    """Which heart-rate bounds apply: from the recorded heart rate, else the frame
+    rate (loops above 100 fps are small-animal loops)."""
+    if heart_rate_bpm is not None:
+        kind = "rodent" if heart_rate_bpm >= 240 else "human"
+    else:
+        kind = "rodent" if (fps or 0) >= 100 else "human"
+    return kind, HR_BOUNDS_BPM[kind]
+
+
+def _fill_nan(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    if ok.all() or not ok.any():
+        return x
+    idx = np.arange(len(x))
+    return np.interp(idx, idx[ok], x[ok])
+
+
+def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | None = None,
+                 r_wave_frames: np.ndarray | None = None) -> tuple[list[Beat], str]:
+    """Find ED (volume maxima) and ES (minima) frames.
+
+    The curve is smoothed (Savitzky-Golay over about 1/8 of the shortest plausible
+    cycle); maxima and minima must be separated by at least half the shortest
+    plausible RR interval, taken from the heart rate if recorded, else from the
+    species bounds; with ECG R waves aligned to the frames, ED is the frame of each
+    R wave. Each ED is paired with the deepest minimum before the next ED.
+
+    Args:
+        volume: ``(T,)`` volume curve (any unit), NaN where unmeasured.
+        fps: frame rate, or None (then only the curve's shape is used).
+        heart_rate_bpm: recorded heart rate.
+        r_wave_frames: frame indices of R waves, if known.
+
+    Returns:
+        ``(beats, source)`` with source ``"ecg"`` or ``"volume"``.
+    """
+    v = _fill_nan(np.asarray(volume, dtype=np.float64))
+    n = len(v)
+    if n < 4 or not np.isfinite(v).all():
+        return [], "volume"
+    _, (lo_bpm, hi_bpm) = species_bounds(fps, heart_rate_bpm)
+    if fps:
+        if heart_rate_bpm:
+            min_rr = 0.7 * 60.0 / heart_rate_bpm * fps
+        else:
+            min_rr = 60.0 / hi_bpm * fps
+    else:
+        min_rr = max(4.0, n / 6.0)
+    window = int(max(3, round(min_rr / 8.0)) // 2 * 2 + 1)
+    smooth = savgol_filter(v, window, 2) if n > window else v
+    span = float(np.nanmax(smooth) - np.nanmin(smooth))
+    if span <= 0:
+        return [], "volume"
+    distance = max(1, int(0.5 * min_rr))
+    prominence = 0.25 * span
+    if r_wave_frames is not None and len(r_wave_frames):
+        eds = np.unique(np.clip(np.asarray(r_wave_frames, dtype=int), 0, n - 1))
+        source = "ecg"
+    else:
+        eds, _ = find_peaks(np.concatenate([[-np.inf], smooth, [-np.inf]]), distance=distance, prominence=prominence)
+        eds = eds - 1
+        source = "volume"
+    ess, _ = find_peaks(np.concatenate([[np.inf], -smooth, [np.inf]]), distance=distance, prominence=prominence)
+    ess = ess - 1
+    # An extremum on the first or last frame is only trusted when the curve is flat
+    # there; otherwise the loop merely starts or ends on a slope.
+    flat = 0.03 * span
+    def _edge_ok(i: int) -> bool:
+        if i == 0:
+            return abs(smooth[1] - smooth[0]) < flat
+        if i == n - 1:
+            return abs(smooth[-1] - smooth[-2]) < flat
+        return True
+    if source == "volume":
+        eds = np.array([i for i in eds if _edge_ok(int(i))], dtype=int)
+    ess = np.array([i for i in ess if _edge_ok(int(i))], dtype=int)
+    beats = []
+    for k, ed in enumerate(eds):
+        nxt = int(eds[k + 1]) if k + 1 < len(eds) else None
+        stop = nxt if nxt is not None else n
+        cand = ess[(ess > ed) & (ess < stop)]
+        if len(cand) == 0:
+            continue
+        es = int(cand[np.argmin(v[cand])])
+        # Refine ED/ES on the raw curve within one smoothing window.
+        beats.append(Beat(_refine(v, int(ed), window, np.argmax), _refine(v, es, window, np.argmin), nxt))
+    return beats, source
+
+
+def _refine(v: np.ndarray, i: int, window: int, pick) -> int:
+    lo, hi = max(0, i - window // 2), min(len(v), i + window // 2 + 1)
+    return lo + int(pick(v[lo:hi]))

@@ -1,0 +1,67 @@
+"""Quality control: each check returns flags with reasons; failing values are withheld."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from echoquant.flags import make_flag
+
+__all__ = ["PLAUSIBLE", "check_jitter", "check_foreshortening", "plausible", "check_confidence"]
+
+# Plausible ranges; outside them a value is withheld, not reported.
+PLAUSIBLE = {
+    "lvef_pct": (5.0, 90.0),
+    "gls_pct": (-35.0, 5.0),
+    "edv_ml_human": (15.0, 600.0),
+    "edv_ml_rodent": (0.005, 3.0),
+}
+
+
+def plausible(name: str, value: float | None, key: str | None = None) -> tuple[float | None, list[str]]:
+    """Return the value, or None with an ``implausible_*`` flag when outside its range."""
+    if value is None or not np.isfinite(value):
+        return None, []
+    lo, hi = PLAUSIBLE[key or name]
+    if lo <= value <= hi:
+        return float(value), []
+    return None, [make_flag(f"implausible_{name.split('_')[0]}",
+                            f"{name} = {value:.3g} is outside {lo:g}..{hi:g}; withheld")]
+
+
+def check_jitter(volume: np.ndarray, smooth: np.ndarray, stroke: float) -> list[str]:
+    """Frame-to-frame jitter of the volume curve relative to the stroke volume."""
+    ok = np.isfinite(volume) & np.isfinite(smooth)
+    if stroke <= 0 or ok.sum() < 5:
+        return []
+    rms = float(np.sqrt(np.mean((volume[ok] - smooth[ok]) ** 2)))
+    if rms > 0.12 * stroke:
+        return [make_flag("jitter", f"volume curve jitters by {100 * rms / stroke:.0f}% of the stroke volume "
+                                    "frame to frame; segmentation is unstable")]
+    return []
+
+
+def check_foreshortening(long_axis: np.ndarray, eds: list[int], ess: list[int]) -> list[str]:
+    """Long-axis behaviour: too much systolic shortening or ED lengths that vary
+    between beats suggest a foreshortened or moving view."""
+    flags = []
+    for ed, es in zip(eds, ess):
+        if np.isfinite(long_axis[ed]) and np.isfinite(long_axis[es]) and long_axis[ed] > 0:
+            ratio = long_axis[es] / long_axis[ed]
+            if ratio < 0.7:
+                flags.append(make_flag("foreshortening", f"long axis shortens by {100 * (1 - ratio):.0f}% ED->ES "
+                                                         "(more than 30%); the apex may be foreshortened"))
+                break
+    ed_len = long_axis[eds][np.isfinite(long_axis[eds])] if eds else np.array([])
+    if len(ed_len) >= 2 and (ed_len.max() - ed_len.min()) > 0.1 * ed_len.mean():
+        flags.append(make_flag("view_unstable", "ED long-axis length varies by more than 10% between beats"))
+    return flags
+
+
+def check_confidence(confidence: np.ndarray | None, frames: list[int], threshold: float = 0.7) -> list[str]:
+    """Mean LV probability at the measured frames."""
+    if confidence is None or not frames:
+        return []
+    c = float(np.mean(confidence[frames]))
+    if c < threshold:
+        return [make_flag("low_confidence", f"mean LV probability {c:.2f} at ED/ES frames (< {threshold})")]
+    return []

@@ -1,0 +1,105 @@
+"""The measurement result: per-frame curves, per-beat values, summary, landmarks, flags."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BeatResult", "QuantResult"]
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: arrays to lists, NaN to None."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+@dataclass
+class BeatResult:
+    """Values of one beat (ED -> ES, next ED when in the loop).
+
+    Volumes are None without trusted calibration; strain values None when
+    tracking was not run or failed QC.
+    """
+
+    ed_frame: int
+    es_frame: int
+    next_ed_frame: int | None
+    lvef_pct: float | None
+    edv_ml: float | None
+    esv_ml: float | None
+    gls_pct: float | None
+    gls_contour_pct: float | None
+    gls_midwall_pct: float | None
+    time_to_peak_ms: float | None
+    regional_strain_pct: dict[str, float] = field(default_factory=dict)
+    fb_failure: float | None = None
+
+
+@dataclass
+class QuantResult:
+    """Everything measured on one loop.
+
+    Attributes:
+        summary: ``lvef_pct, edv_ml, esv_ml, gls_pct, gls_contour_pct, gls_midwall_pct,
+            lvef_sd_pct, gls_sd_pct, n_beats, heart_rate_bpm_measured,
+            regional_strain_pct`` (median over beats; None when withheld).
+        beats: per-beat values.
+        curves: per-frame curves: volume (``volume_ml`` or ``volume_px3``), long axis,
+            contour length, strain curves of the analysed beats (``strain_frames`` gives
+            their frame indices).
+        landmarks: ``apex_px (T, 2)``, ``hinges_px (T, 2, 2)``, NaN where missing.
+        flags: ``"code: reason"`` strings (see :mod:`echoquant.flags`).
+        segment_names: names of the six regional segments in contour order.
+    """
+
+    summary: dict[str, Any]
+    beats: list[BeatResult]
+    curves: dict[str, np.ndarray]
+    landmarks: dict[str, np.ndarray]
+    flags: list[str]
+    segment_names: tuple[str, ...]
+    contours_px: list[np.ndarray | None] = field(default_factory=list, repr=False)
+
+    @property
+    def lvef_pct(self) -> float | None:
+        return self.summary.get("lvef_pct")
+
+    @property
+    def gls_pct(self) -> float | None:
+        return self.summary.get("gls_pct")
+
+    @property
+    def ed_frames(self) -> list[int]:
+        return [b.ed_frame for b in self.beats]
+
+    @property
+    def es_frames(self) -> list[int]:
+        return [b.es_frame for b in self.beats]
+
+    def to_dict(self, contours: bool = False) -> dict[str, Any]:
+        """JSON-serialisable dict; per-frame contours only when asked (they are large)."""
+        out = {
+            "summary": self.summary,
+            "beats": [asdict(b) for b in self.beats],
+            "curves": self.curves,
+            "landmarks": self.landmarks,
+            "flags": self.flags,
+            "segment_names": list(self.segment_names),
+        }
+        if contours:
+            out["contours_px"] = self.contours_px
+        return _clean(out)

@@ -1,0 +1,59 @@
+"""The segmentation of a loop: what the network hands to quantification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Segmentation", "LABEL_NAMES", "LV_CAVITY", "LV_MYOCARDIUM", "LA"]
+
+LV_CAVITY = 1
+LV_MYOCARDIUM = 2
+LA = 3
+LABEL_NAMES = {0: "background", LV_CAVITY: "lv_cavity", LV_MYOCARDIUM: "lv_myocardium", LA: "la"}
+
+
+@dataclass
+class Segmentation:
+    """Per-frame labels on the cine's own pixel grid (CAMUS convention).
+
+    Attributes:
+        labels: ``(T, H, W)`` uint8: 0 background, 1 LV cavity, 2 LV myocardium, 3 LA.
+        probabilities: optional ``(T, C, H, W)`` float class probabilities.
+        model: name of what produced it (``"truth"`` for ground truth).
+    """
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None = None
+    model: str = "unknown"
+
+    def __post_init__(self) -> None:
+        if self.labels.ndim != 3:
+            raise ValueError(f"labels must be (T, H, W), got shape {self.labels.shape}")
+        if self.probabilities is not None and (
+            self.probabilities.ndim != 4
+            or self.probabilities.shape[0] != self.labels.shape[0]
+            or self.probabilities.shape[2:] != self.labels.shape[1:]
+        ):
+            raise ValueError(
+                f"probabilities must be (T, C, H, W) matching labels {self.labels.shape}, "
+                f"got {self.probabilities.shape}"
+            )
+
+    @property
+    def lv_masks(self) -> np.ndarray:
+        """``(T, H, W)`` bool LV cavity."""
+        return self.labels == LV_CAVITY
+
+    def confidence(self) -> np.ndarray | None:
+        """``(T,)`` mean probability of the predicted class inside the LV cavity
+        (None without probabilities)."""
+        if self.probabilities is None:
+            return None
+        p = self.probabilities[:, LV_CAVITY]
+        m = self.lv_masks
+        out = np.zeros(len(m))
+        for t in range(len(m)):
+            out[t] = float(p[t][m[t]].mean()) if m[t].any() else 0.0
+        return out
