@@ -78,7 +78,8 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
     window = int(max(3, round(min_rr / 8.0)) // 2 * 2 + 1)
     smooth = savgol_filter(v, window, 2) if n > window else v
     span = float(np.nanmax(smooth) - np.nanmin(smooth))
-    if span <= 0:
+    # A curve that changes by less than 2 % of its mean has no beats to find.
+    if span <= 0.02 * abs(float(np.nanmean(smooth))):
         return [], "volume"
     distance = max(1, int(0.5 * min_rr))
     prominence = 0.25 * span
@@ -111,11 +112,20 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
         if len(cand) == 0:
             continue
         es = int(cand[np.argmin(v[cand])])
-        # Refine ED/ES on the raw curve within one smoothing window.
+        # Refine on the raw curve with a local parabola: near ED and ES the volume is
+        # flat, and a plain argmax would be decided by noise.
         beats.append(Beat(_refine(v, int(ed), window, np.argmax), _refine(v, es, window, np.argmin), nxt))
     return beats, source
 
 
 def _refine(v: np.ndarray, i: int, window: int, pick) -> int:
     lo, hi = max(0, i - window // 2), min(len(v), i + window // 2 + 1)
-    return lo + int(pick(v[lo:hi]))
+    j = lo + int(pick(v[lo:hi]))
+    a, b = max(0, j - 3), min(len(v), j + 4)
+    if b - a >= 5:
+        x = np.arange(a, b, dtype=np.float64)
+        c2, c1, _ = np.polyfit(x - j, v[a:b], 2)
+        if (pick is np.argmax and c2 < 0) or (pick is np.argmin and c2 > 0):
+            vertex = j - c1 / (2 * c2)
+            return int(np.clip(round(vertex), a, b - 1))
+    return j

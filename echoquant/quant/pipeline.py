@@ -13,7 +13,7 @@ from echoquant.quant.cycle import Beat, detect_beats, species_bounds
 from echoquant.quant.masks import clean_masks
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
-from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, track_line
+from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
 from echoquant.quant.volumes import frame_volumes
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
@@ -53,17 +53,26 @@ def _wall_thickness_px(points: np.ndarray, myo: np.ndarray, max_px: float = 80.0
     return (inside & ~ended).sum(axis=1) * 0.5
 
 
-def _track_beat(frames: np.ndarray, contour: LVContour, beat: Beat, n_frames: int, myo: np.ndarray | None,
-                spacing: tuple[float, float] | None, fps: float | None, names: tuple[str, ...]) -> dict:
+def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat, n_frames: int,
+                myo: np.ndarray | None, spacing: tuple[float, float] | None, fps: float | None,
+                names: tuple[str, ...]) -> dict:
     stop = beat.next_ed if beat.next_ed is not None else min(n_frames - 1, beat.es + max(1, (beat.es - beat.ed) // 4))
     complete = beat.next_ed is not None
+    contour = contours[beat.ed]
     endo = track_line(frames, contour.points, beat.ed, stop, drift_correct=complete)
-    strain = line_strain_pct(endo.positions, spacing)
+    raw = line_strain_pct(endo.positions, spacing)
+    # Border from the segmentation, material correspondence from tracking.
+    snapped = np.stack([
+        snap_to_contour(p, contours[beat.ed + k].points) if contours[beat.ed + k] is not None else p
+        for k, p in enumerate(endo.positions)
+    ])
+    strain = line_strain_pct(snapped, spacing)
     systole = strain[: beat.es - beat.ed + 1]
     peak_i = int(np.argmin(systole))
-    regional = regional_strain_pct(endo.positions, spacing)
+    regional = regional_strain_pct(snapped, spacing)
     out = {
         "gls_pct": float(strain[beat.es - beat.ed]),
+        "gls_raw_pct": float(raw[beat.es - beat.ed]),
         "peak_gls_pct": float(systole[peak_i]),
         "time_to_peak_ms": None if not fps else 1000.0 * peak_i / fps,
         "regional": {n: float(regional[k, beat.es - beat.ed]) for k, n in enumerate(names)},
@@ -150,7 +159,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         tracked = None
         if track:
             myo = seg.labels[b.ed] == LV_MYOCARDIUM
-            tracked = _track_beat(cine.frames, contours[b.ed], b, n, myo, spacing, cine.fps, names)
+            tracked = _track_beat(cine.frames, contours, b, n, myo, spacing, cine.fps, names)
             strain_curves.append(tracked["curve"])
             strain_frames.append(np.arange(b.ed, b.ed + len(tracked["curve"])))
         beat_results.append(BeatResult(
@@ -160,6 +169,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
             gls_midwall_pct=None if tracked is None else tracked["midwall"],
             time_to_peak_ms=None if tracked is None else tracked["time_to_peak_ms"],
             regional_strain_pct={} if tracked is None else tracked["regional"],
+            gls_tracking_only_pct=None if tracked is None else tracked["gls_raw_pct"],
             fb_failure=None if tracked is None else tracked["fb_failure"]))
 
     if not beat_results:
@@ -198,6 +208,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     summary = {
         "lvef_pct": lvef, "edv_ml": edv, "esv_ml": esv, "gls_pct": gls, "gls_contour_pct": gls_c,
         "gls_midwall_pct": _median([b.gls_midwall_pct for b in beat_results]) if tracking_ok else None,
+        "gls_tracking_only_pct": _median([b.gls_tracking_only_pct for b in beat_results]) if tracking_ok else None,
         "lvef_sd_pct": _sd([b.lvef_pct for b in beat_results]),
         "gls_sd_pct": _sd([b.gls_pct for b in beat_results]) if tracking_ok else None,
         "n_beats": len(beat_results), "n_complete_beats": len(complete), "beat_source": beat_source,

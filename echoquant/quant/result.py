@@ -32,7 +32,11 @@ class BeatResult:
     """Values of one beat (ED -> ES, next ED when in the loop).
 
     Volumes are None without trusted calibration; strain values None when
-    tracking was not run or failed QC.
+    tracking was not run or failed QC. ``gls_pct`` is the Lagrangian strain of the
+    tracked endocardial line held on the segmented border (tracking gives the
+    material points, segmentation the border); ``gls_tracking_only_pct`` the same
+    line from tracking alone, for comparison; ``gls_contour_pct`` the change of the
+    segmented contour's length.
     """
 
     ed_frame: int
@@ -46,6 +50,7 @@ class BeatResult:
     gls_midwall_pct: float | None
     time_to_peak_ms: float | None
     regional_strain_pct: dict[str, float] = field(default_factory=dict)
+    gls_tracking_only_pct: float | None = None
     fb_failure: float | None = None
 
 

@@ -17,7 +17,8 @@ from scipy.ndimage import gaussian_filter1d, map_coordinates
 
 from echoquant.quant.contour import N_PER_SIDE
 
-__all__ = ["TrackedLine", "track_line", "line_strain_pct", "regional_strain_pct", "offset_line", "SEGMENT_SLICES"]
+__all__ = ["TrackedLine", "track_line", "line_strain_pct", "regional_strain_pct", "offset_line", "snap_to_contour",
+           "SEGMENT_SLICES"]
 
 # Index ranges of the six segments on a resampled contour (left hinge -> apex -> right hinge).
 _THIRD = N_PER_SIDE // 3
@@ -167,13 +168,54 @@ def _length(line: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.linalg.norm(d, axis=-1).sum(axis=-1)
 
 
-def line_strain_pct(positions: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> np.ndarray:
-    """Lagrangian strain (%) of a tracked line relative to its first frame."""
+def line_strain_pct(positions: np.ndarray, spacing_mm: tuple[float, float] | None = None, *,
+                    smooth_points: float = 3.0, node_step: int = 5) -> np.ndarray:
+    """Lagrangian strain (%) of a tracked line relative to its first frame.
+
+    Tracking noise roughens the line and a rough line is longer than a smooth one,
+    which would bias strain towards zero; so the length is measured on the line
+    smoothed along its length and through nodes every ``node_step`` points.
+    """
     scale = np.array([1.0, 1.0]) if spacing_mm is None else np.array([spacing_mm[1], spacing_mm[0]])
-    length = _length(positions, scale)
+    pos = gaussian_filter1d(positions, smooth_points, axis=-2, mode="nearest") if smooth_points > 0 else positions
+    n = pos.shape[-2]
+    nodes = np.unique(np.r_[np.arange(0, n, max(1, node_step)), n - 1])
+    length = _length(pos[..., nodes, :], scale)
     return 100.0 * (length - length[0]) / length[0]
 
 
 def regional_strain_pct(positions: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> np.ndarray:
     """``(6, frames)`` strain curves of the six segments."""
-    return np.stack([line_strain_pct(positions[:, s], spacing_mm) for s in SEGMENT_SLICES])
+    # Smooth the whole line first so segment borders see the same smoothing.
+    smooth = gaussian_filter1d(positions, 3.0, axis=-2, mode="nearest")
+    return np.stack([line_strain_pct(smooth[:, s], spacing_mm, smooth_points=0, node_step=4) for s in SEGMENT_SLICES])
+
+
+def snap_to_contour(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """Project tracked points onto a frame's segmented contour, keeping their order.
+
+    The end points go to the contour's ends (the mitral hinges); the others to
+    their nearest position on the polyline, made monotonic along it so that the
+    line cannot fold. Tracking then decides *which* material point is where along
+    the border, the segmentation *where* the border is.
+
+    Args:
+        points: ``(N, 2)`` tracked positions, hinge -> apex -> hinge.
+        contour: ``(M, 2)`` segmented contour of the same frame, same orientation.
+
+    Returns:
+        ``(N, 2)`` positions on the contour.
+    """
+    a, b = contour[:-1], contour[1:]
+    ab = b - a
+    seg_len2 = np.maximum((ab**2).sum(axis=1), 1e-12)
+    rel = points[:, None, :] - a[None, :, :]
+    t = np.clip((rel * ab[None]).sum(axis=2) / seg_len2[None], 0.0, 1.0)
+    proj = a[None] + t[..., None] * ab[None]
+    d2 = ((points[:, None, :] - proj) ** 2).sum(axis=2)
+    best = np.argmin(d2, axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(np.sqrt(seg_len2))])
+    arc = cum[best] + t[np.arange(len(points)), best] * np.sqrt(seg_len2[best])
+    arc[0], arc[-1] = 0.0, cum[-1]
+    arc = np.maximum.accumulate(arc)
+    return np.stack([np.interp(arc, cum, contour[:, 0]), np.interp(arc, cum, contour[:, 1])], axis=1)
