@@ -20,13 +20,17 @@ class Segmentation:
 
     Attributes:
         labels: ``(T, H, W)`` uint8: 0 background, 1 LV cavity, 2 LV myocardium, 3 LA.
-        probabilities: optional ``(T, C, H, W)`` float class probabilities.
+        probabilities: optional ``(T, C, H, W)`` float class probabilities (large:
+            predictors keep only ``frame_confidence`` by default).
         model: name of what produced it (``"truth"`` for ground truth).
+        frame_confidence: optional ``(T,)`` mean probability of the LV class inside
+            the predicted LV.
     """
 
     labels: np.ndarray
     probabilities: np.ndarray | None = None
     model: str = "unknown"
+    frame_confidence: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.labels.ndim != 3:
@@ -49,6 +53,8 @@ class Segmentation:
     def confidence(self) -> np.ndarray | None:
         """``(T,)`` mean probability of the predicted class inside the LV cavity
         (None without probabilities)."""
+        if self.frame_confidence is not None:
+            return self.frame_confidence
         if self.probabilities is None:
             return None
         p = self.probabilities[:, LV_CAVITY]

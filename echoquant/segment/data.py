@@ -1,0 +1,223 @@
+"""Training data: frames and labels as LightningDataModules.
+
+- :class:`SynthDataModule`: frames from :mod:`echoquant.synth`, generated once
+  into a cache (deterministic by seed) and reused.
+- :class:`FolderDataModule`: any folder of cases written as ``NAME.dcm`` (or
+  ``.avi``/``.mp4``) + ``NAME_labels.npz`` (``labels`` of shape (T, H, W)); this is
+  the layout the synthetic writer uses and the format adapters convert to.
+
+Every frame goes through the same geometry as at inference
+(:mod:`echoquant.segment.preprocess`): crop to the sector, square, resize.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from echoquant.segment.preprocess import crop_box_for, to_network, to_network_labels
+
+__all__ = ["FrameArrays", "FrameDataset", "SynthDataModule", "FolderDataModule", "synth_frames", "case_frames"]
+
+
+@dataclass
+class FrameArrays:
+    """Network-ready frames: ``images (N, s, s)`` uint8 and ``labels (N, s, s)`` uint8."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.partial.npz")
+        np.savez_compressed(tmp, images=self.images, labels=self.labels)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FrameArrays":
+        d = np.load(path)
+        return cls(d["images"], d["labels"])
+
+    @classmethod
+    def concat(cls, parts: list["FrameArrays"]) -> "FrameArrays":
+        return cls(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+
+
+def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, indices: list[int], size: int) -> FrameArrays:
+    """Selected frames of one loop, cropped and resized like at inference."""
+    box = crop_box_for(fan_mask)
+    imgs = to_network(frames[indices], fan_mask, box, size)[:, 0]
+    labs = to_network_labels(labels[indices], box, size)[:, 0]
+    return FrameArrays((imgs * 255 + 0.5).astype(np.uint8), labs)
+
+
+def _one_synth_case(args: tuple[str, int, int, int, dict]) -> FrameArrays:
+    from echoquant.synth import generate_case, sample_params
+
+    preset, seed, size, per_case, overrides = args
+    case = generate_case(sample_params(preset, seed, **overrides))
+    rng = np.random.default_rng(seed)
+    n = case.frames.shape[0]
+    picks = {case.truth["ed_frame"], case.truth["es_frame"]}
+    picks |= set(int(i) for i in rng.choice(n, size=min(n, max(0, per_case - 2)), replace=False))
+    return case_frames(case.grey, case.labels, case.sector, sorted(picks)[:per_case], size)
+
+
+def synth_frames(presets: dict[str, float], n_cases: int, seed: int, size: int, per_case: int,
+                 overrides: dict[str, Any] | None = None, workers: int = 1) -> FrameArrays:
+    """Generate frames from ``n_cases`` synthetic loops, presets mixed by weight."""
+    names = sorted(presets)
+    weights = np.array([presets[k] for k in names], dtype=float)
+    weights /= weights.sum()
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(names, size=n_cases, p=weights)
+    jobs = [(str(p), seed * 1_000_003 + i, size, per_case, dict(overrides or {})) for i, p in enumerate(chosen)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_one_synth_case, jobs))
+    else:
+        parts = [_one_synth_case(j) for j in jobs]
+    return FrameArrays.concat(parts)
+
+
+def _plain(x: Any) -> Any:
+    """Hydra hands DictConfig/ListConfig; make plain dicts and lists of them."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(x, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(x, resolve=True)
+    return x
+
+
+class FrameDataset(Dataset):
+    """Frames as MONAI-style dicts ``{"image": (1, s, s) float, "label": (1, s, s) long}``."""
+
+    def __init__(self, arrays: FrameArrays, transform=None) -> None:
+        self.arrays, self.transform = arrays, transform
+
+    def __len__(self) -> int:
+        return len(self.arrays.images)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {
+            "image": torch.from_numpy(self.arrays.images[i][None].astype(np.float32) / 255.0),
+            "label": torch.from_numpy(self.arrays.labels[i][None].astype(np.int64)),
+        }
+        if self.transform is not None:
+            item = self.transform(item)
+            item = {"image": torch.as_tensor(item["image"]).float(), "label": torch.as_tensor(item["label"]).long()}
+        return item
+
+
+class _ArraysDataModule(pl.LightningDataModule):
+    """Shared loaders over train/val :class:`FrameArrays`."""
+
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0, seed: int = 0) -> None:
+        super().__init__()
+        self.batch_size, self.num_workers, self.augment, self.seed = batch_size, num_workers, augment, seed
+        self.train_arrays: FrameArrays | None = None
+        self.val_arrays: FrameArrays | None = None
+
+    def train_dataloader(self) -> DataLoader:
+        from echoquant.segment.transforms import train_transforms
+
+        tf = train_transforms(self.augment) if self.augment > 0 else None
+        if tf is not None:
+            tf.set_random_state(self.seed)
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(FrameDataset(self.train_arrays, tf), batch_size=self.batch_size, shuffle=True,
+                          num_workers=self.num_workers, generator=g, drop_last=len(self.train_arrays.images) > self.batch_size,
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(FrameDataset(self.val_arrays), batch_size=self.batch_size, shuffle=False,
+                          num_workers=0)
+
+
+class SynthDataModule(_ArraysDataModule):
+    """Synthetic frames, generated once into ``cache_dir`` and reused.
+
+    Args:
+        cache_dir: where the generated arrays are kept (one file per setting).
+        presets: generator presets with mixing weights.
+        n_train: training loops.
+        n_val: validation loops (other seeds).
+        frames_per_case: frames taken from each loop (ED, ES and random ones).
+        image_size: network input size.
+        overrides: fixed generator parameters (e.g. a smaller canvas for speed).
+        generate_workers: processes for generation.
+        seed: seed of the training set; validation uses ``seed + 1``.
+    """
+
+    def __init__(self, cache_dir: str = "outputs/cache", presets: dict[str, float] | None = None, n_train: int = 200,
+                 n_val: int = 20, frames_per_case: int = 6, image_size: int = 128, overrides: dict | None = None,
+                 generate_workers: int = 2, seed: int = 0, batch_size: int = 16, num_workers: int = 0,
+                 augment: float = 1.0) -> None:
+        super().__init__(batch_size, num_workers, augment, seed)
+        self.cache_dir = Path(cache_dir)
+        self.presets = dict(_plain(presets) or {"human": 0.6, "rodent": 0.4})
+        self.n_train, self.n_val, self.per_case = n_train, n_val, frames_per_case
+        self.image_size, self.overrides, self.workers = image_size, dict(_plain(overrides) or {}), generate_workers
+
+    def _path(self, split: str, n: int, seed: int) -> Path:
+        key = json.dumps([split, n, seed, self.per_case, self.image_size, self.presets, self.overrides], sort_keys=True)
+        return self.cache_dir / f"synth_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+
+    def prepare_data(self) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for split, n, seed in (("train", self.n_train, self.seed), ("val", self.n_val, self.seed + 1)):
+            path = self._path(split, n, seed)
+            if not path.exists():
+                synth_frames(self.presets, n, seed, self.image_size, self.per_case, self.overrides, self.workers).save(path)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_arrays = FrameArrays.load(self._path("train", self.n_train, self.seed))
+        self.val_arrays = FrameArrays.load(self._path("val", self.n_val, self.seed + 1))
+
+
+def _folder_arrays(folder: Path, size: int, per_case: int, seed: int) -> FrameArrays:
+    from echoquant.io import read_cine
+
+    parts = []
+    rng = np.random.default_rng(seed)
+    for labels_path in sorted(folder.rglob("*_labels.npz")):
+        stem = labels_path.name[: -len("_labels.npz")]
+        media = [p for p in labels_path.parent.glob(f"{stem}.*") if p.suffix.lower() in (".dcm", ".avi", ".mp4", "")]
+        if not media:
+            continue
+        cine = read_cine(media[0])
+        labels = np.load(labels_path)["labels"]
+        if labels.shape != cine.frames.shape:
+            raise ValueError(f"{labels_path}: labels {labels.shape} do not match frames {cine.frames.shape}")
+        labelled = [t for t in range(len(labels)) if labels[t].any()]
+        picks = sorted(rng.choice(labelled, size=min(per_case, len(labelled)), replace=False).tolist())
+        parts.append(case_frames(cine.frames, labels, cine.fan_mask, picks, size))
+    if not parts:
+        raise FileNotFoundError(f"no NAME_labels.npz with a matching loop under {folder}")
+    return FrameArrays.concat(parts)
+
+
+class FolderDataModule(_ArraysDataModule):
+    """Labelled loops in folders (``NAME.dcm`` + ``NAME_labels.npz``), e.g. your own
+    data or the output of the CAMUS / EchoNet-Dynamic adapters.
+
+    Frames whose label map is empty are treated as unlabelled and skipped.
+    """
+
+    def __init__(self, train_dir: str, val_dir: str, image_size: int = 128, frames_per_case: int = 10,
+                 seed: int = 0, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0) -> None:
+        super().__init__(batch_size, num_workers, augment, seed)
+        self.train_dir, self.val_dir = Path(train_dir), Path(val_dir)
+        self.image_size, self.per_case = image_size, frames_per_case
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_arrays = _folder_arrays(self.train_dir, self.image_size, self.per_case, self.seed)
+        self.val_arrays = _folder_arrays(self.val_dir, self.image_size, self.per_case, self.seed + 1)

@@ -1,0 +1,64 @@
+"""LightningModule for LV segmentation: Dice + cross-entropy, MONAI metrics, AdamW + cosine."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+from monai.losses import DiceCELoss
+from monai.metrics import DiceMetric, HausdorffDistanceMetric
+from torch import nn
+
+from echoquant.segment.networks import NUM_CLASSES
+
+__all__ = ["LVSegmentationModule"]
+
+
+class LVSegmentationModule(pl.LightningModule):
+    """Trains a 2D network on (image, label) batches.
+
+    Args:
+        net: the network (from :mod:`echoquant.segment.networks`).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        max_steps: length of the cosine schedule (optimizer steps).
+    """
+
+    def __init__(self, net: nn.Module, lr: float = 2e-3, weight_decay: float = 1e-4, max_steps: int = 1000) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+        self.loss = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+        self.dice = DiceMetric(include_background=False, reduction="mean_batch")
+        self.hd95 = HausdorffDistanceMetric(include_background=False, percentile=95, reduction="mean_batch")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out[:, 0] if out.ndim == 5 else out  # DynUNet deep supervision stacks outputs
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch["image"]), batch["label"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        logits = self(batch["image"])
+        self.log("val/loss", self.loss(logits, batch["label"]), batch_size=len(batch["image"]))
+        pred = torch.nn.functional.one_hot(logits.argmax(1), NUM_CLASSES).permute(0, 3, 1, 2)
+        truth = torch.nn.functional.one_hot(batch["label"][:, 0], NUM_CLASSES).permute(0, 3, 1, 2)
+        self.dice(pred, truth)
+        self.hd95(pred, truth)
+
+    def on_validation_epoch_end(self) -> None:
+        dice = self.dice.aggregate()
+        hd = self.hd95.aggregate()
+        for i, name in enumerate(("lv", "myo", "la")):
+            self.log(f"val/dice_{name}", dice[i])
+            self.log(f"val/hd95_{name}", hd[i])
+        self.log("val/dice_mean", dice.mean(), prog_bar=True)
+        self.dice.reset()
+        self.hd95.reset()
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.hparams.max_steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

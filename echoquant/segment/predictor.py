@@ -1,0 +1,74 @@
+"""Inference: a loop in, a :class:`~echoquant.segmentation.Segmentation` out, on the
+cine's own pixel grid (the nnU-Net ``Predictor`` pattern: load once, predict many)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from echoquant.io.cine import EchoCine
+from echoquant.segment.bundle import Bundle, load_bundle
+from echoquant.segment.preprocess import crop_box_for, from_network, to_network
+from echoquant.segmentation import LV_CAVITY, Segmentation
+
+__all__ = ["Predictor", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA when present, else CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Predictor:
+    """Segments every frame of a loop with a model bundle.
+
+    Args:
+        model: bundle folder (default: the shipped model) or a loaded :class:`Bundle`.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        batch_size: frames per forward pass.
+        tta: average with the left-right mirrored prediction.
+    """
+
+    def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int = 32,
+                 tta: bool = False) -> None:
+        self.device = resolve_device(device)
+        self.bundle = model if isinstance(model, Bundle) else load_bundle(model, self.device)
+        self.bundle.net.to(self.device).eval()
+        self.batch_size, self.tta = batch_size, tta
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @torch.no_grad()
+    def _probs(self, x: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(x), self.batch_size):
+            xb = torch.from_numpy(x[i : i + self.batch_size]).to(self.device)
+            p = torch.softmax(self.bundle.net(xb), dim=1)
+            if self.tta:
+                p = 0.5 * (p + torch.softmax(self.bundle.net(xb.flip(-1)), dim=1).flip(-1))
+            out.append(p.float().cpu().numpy())
+        return np.concatenate(out)
+
+    def predict(self, cine: EchoCine) -> Segmentation:
+        """Labels ``(T, H, W)`` on the cine grid plus per-frame LV confidence."""
+        size = self.bundle.image_size
+        box = crop_box_for(cine.fan_mask)
+        x = to_network(cine.frames, cine.fan_mask, box, size)
+        probs = self._probs(x)
+        t, (h, w) = cine.n_frames, cine.shape
+        labels = np.zeros((t, h, w), dtype=np.uint8)
+        conf = np.zeros(t)
+        for i in range(t):
+            full = from_network(probs[i : i + 1], box, (h, w), cine.fan_mask)[0]
+            labels[i] = full.argmax(0).astype(np.uint8)
+            lv = labels[i] == LV_CAVITY
+            conf[i] = float(full[LV_CAVITY][lv].mean()) if lv.any() else 0.0
+        return Segmentation(labels, None, self.name, conf)

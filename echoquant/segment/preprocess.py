@@ -1,0 +1,84 @@
+"""Geometry between a cine's pixel grid and the network's input grid.
+
+Frames are cropped to the bounding box of the scan sector (so text, scales and
+ECG never reach the network), padded to a square, resized to the network size
+and scaled to 0..1; predictions go back through the same box to the cine grid,
+and everything outside the sector is background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network"]
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A square box (may extend past the frame; padded with zeros) in cine pixels."""
+
+    row: int
+    col: int
+    size: int
+
+
+def crop_box_for(fan_mask: np.ndarray, margin: float = 0.02) -> CropBox:
+    """The square box around the sector (the whole frame if the mask is empty)."""
+    rows, cols = np.nonzero(fan_mask)
+    if len(rows) == 0:
+        h, w = fan_mask.shape
+        rows, cols = np.array([0, h - 1]), np.array([0, w - 1])
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    size = int(np.ceil(max(r1 - r0, c1 - c0) * (1 + 2 * margin)))
+    rc, cc = (r0 + r1) / 2, (c0 + c1) / 2
+    return CropBox(int(round(rc - size / 2)), int(round(cc - size / 2)), size)
+
+
+def _crop(img: np.ndarray, box: CropBox) -> np.ndarray:
+    h, w = img.shape[:2]
+    out = np.zeros((box.size, box.size) + img.shape[2:], dtype=img.dtype)
+    r0, c0 = max(box.row, 0), max(box.col, 0)
+    r1, c1 = min(box.row + box.size, h), min(box.col + box.size, w)
+    if r1 > r0 and c1 > c0:
+        out[r0 - box.row : r1 - box.row, c0 - box.col : c1 - box.col] = img[r0:r1, c0:c1]
+    return out
+
+
+def to_network(frames: np.ndarray, fan_mask: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """``(T, H, W)`` uint8 frames -> ``(T, 1, size, size)`` float32 in 0..1, sector only."""
+    out = np.empty((len(frames), 1, size, size), dtype=np.float32)
+    fan = _crop(fan_mask.astype(np.uint8), box)
+    for t, f in enumerate(frames):
+        crop = _crop(f, box) * fan
+        out[t, 0] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return out
+
+
+def to_network_labels(labels: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """``(T, H, W)`` label maps -> ``(T, 1, size, size)`` (nearest neighbour)."""
+    out = np.empty((len(labels), 1, size, size), dtype=np.uint8)
+    for t, lab in enumerate(labels):
+        out[t, 0] = cv2.resize(_crop(lab, box), (size, size), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int], fan_mask: np.ndarray) -> np.ndarray:
+    """``(T, C, s, s)`` probabilities -> ``(T, C, H, W)`` on the cine grid (background
+    = 1 outside the sector and outside the box)."""
+    t_n, c_n = probs.shape[:2]
+    h, w = shape
+    out = np.zeros((t_n, c_n, h, w), dtype=np.float32)
+    out[:, 0] = 1.0
+    r0, c0 = max(box.row, 0), max(box.col, 0)
+    r1, c1 = min(box.row + box.size, h), min(box.col + box.size, w)
+    for t in range(t_n):
+        for c in range(c_n):
+            big = cv2.resize(probs[t, c], (box.size, box.size), interpolation=cv2.INTER_LINEAR)
+            out[t, c, r0:r1, c0:c1] = big[r0 - box.row : r1 - box.row, c0 - box.col : c1 - box.col]
+    outside = ~fan_mask
+    out[:, 1:, outside] = 0.0
+    out[:, 0, outside] = 1.0
+    return out
