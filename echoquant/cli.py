@@ -119,5 +119,45 @@ def synth(
     )
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(ctx: typer.Context) -> None:
+    """Train a segmentation model with Hydra overrides, e.g.
+    `echoquant train experiment=default_cpu trainer.max_steps=200` (same as
+    `python -m echoquant.train ...`)."""
+    import sys
+
+    from echoquant.train import main as train_main
+
+    sys.argv = ["echoquant-train", *ctx.args]
+    train_main()
+
+
+@app.command("evaluate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def evaluate_cmd(ctx: typer.Context) -> None:
+    """Evaluate a model bundle on held-out synthetic loops (see `python -m echoquant.evaluate --help`)."""
+    from echoquant.evaluate import main as evaluate_main
+
+    evaluate_main(list(ctx.args))
+
+
+@app.command()
+def convert(
+    dataset: Annotated[str, typer.Argument(help="camus or echonet")],
+    source: Annotated[Path, typer.Argument(help="The dataset's root folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (training layout).")],
+    split: Annotated[str | None, typer.Option("--split", help="EchoNet split to keep: TRAIN, VAL or TEST.")] = None,
+) -> None:
+    """Convert CAMUS or EchoNet-Dynamic into echoquant's training layout (NAME.dcm/.avi + NAME_labels.npz)."""
+    from echoquant.segment.adapters import convert_camus, convert_echonet
+
+    if dataset == "camus":
+        names = convert_camus(source, output)
+    elif dataset == "echonet":
+        names = convert_echonet(source, output, split)
+    else:
+        raise typer.BadParameter(f"dataset must be camus or echonet, got {dataset!r}")
+    console.print(f"converted {len(names)} cases into {output}")
+
+
 if __name__ == "__main__":
     app()

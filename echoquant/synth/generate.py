@@ -370,6 +370,22 @@ def _opening(phase: np.ndarray, es_phase: float) -> np.ndarray:
     return op
 
 
+def _solve_softening(shape: LVShape, kinesis: Kinesis, params: CaseParams, f_es: float) -> tuple[HeartMotion, float]:
+    """Solve the motion for the requested LVEF and GLS. The requested global values
+    win over the regional pattern: if they cannot be reached with it, the abnormal
+    segments are moved half-way towards normal (up to three times), and the factor
+    kept is returned (1 = pattern as drawn) and recorded in the truth."""
+    factor = 1.0
+    for _ in range(4):
+        k = Kinesis(tuple(1.0 + factor * (np.asarray(kinesis.factors) - 1.0)))
+        try:
+            return solve_motion(shape, k, params.lvef_pct, params.gls_pct, f_es=f_es), factor
+        except ValueError:
+            factor *= 0.5
+    return solve_motion(shape, Kinesis(tuple(1.0 + factor * (np.asarray(kinesis.factors) - 1.0))),
+                        params.lvef_pct, params.gls_pct, f_es=f_es), factor
+
+
 def _frame_times(params: CaseParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frame times, phases, ED and ES frame indices."""
     rng = np.random.default_rng(params.seed + 7)
@@ -424,7 +440,7 @@ def generate_case(params: CaseParams) -> SynthCase:
     if not in_loop.any():
         raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats (>= 1.6)")
     f_es = float(np.mean(f_t[es_all[in_loop]])) if in_loop.any() else 1.0
-    motion = solve_motion(shape, kinesis, params.lvef_pct, params.gls_pct, f_es=f_es)
+    motion, kinesis_factor = _solve_softening(shape, kinesis, params, f_es)
 
     h, w = params.canvas
     placement, probe = _fit_placement(params, motion, Probe(**params.probe))
@@ -519,6 +535,8 @@ def generate_case(params: CaseParams) -> SynthCase:
     else:
         rgb = np.repeat(frames[..., None], 3, axis=-1)
     truth, curves = _truth(params, volumes, endo_len, mid_len, seg_len, ed_all, es_all, n)
+    truth["kinesis_applied"] = list(motion.kinesis.factors)
+    truth["kinesis_softening"] = kinesis_factor
     curves.update(systolic_fraction=f_t, probe_motion=probe_track, endo_contour_px=endo_px, epi_contour_px=epi_px,
                   times_ms=times * 1000.0)
     return SynthCase(rgb, label_maps, sector, truth, curves, params, motion, placement, imager)

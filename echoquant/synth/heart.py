@@ -273,7 +273,7 @@ def solve_motion(
 
     mean_k = max(0.2, float(np.mean(kinesis.factors)))
     start = np.array([-gls_pct / 100.0 / mean_k, 0.5 * lvef_pct / 100.0 / mean_k])
-    fit = least_squares(residual, np.clip(start, [-0.09, -0.04], [0.49, 0.69]), bounds=([-0.1, -0.05], [0.5, 0.7]), xtol=1e-10, ftol=1e-10)
+    fit = least_squares(residual, np.clip(start, [-0.14, -0.09], [0.59, 0.84]), bounds=([-0.15, -0.1], [0.6, 0.85]), xtol=1e-10, ftol=1e-10)
     if np.max(np.abs(fit.fun)) > 0.05:
         ef, gls = lvef_pct + fit.fun[0], gls_pct + fit.fun[1]
         raise ValueError(
