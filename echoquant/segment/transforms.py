@@ -41,13 +41,13 @@ class RandSpeckle(RandomizableTransform):
         return torch.clamp(img * noise.clamp(min=0), 0.0, 1.0)
 
 
-class RandSpeckled(RandomizableTransform, MapTransform):
-    """Dict wrapper of :class:`RandSpeckle`."""
+class _RandDictWrapper(RandomizableTransform, MapTransform):
+    """Applies one randomised array transform, drawn once, to every key."""
 
-    def __init__(self, keys: KeysCollection, prob: float = 0.3, sigma_range: tuple[float, float] = (0.05, 0.3)) -> None:
+    def __init__(self, keys: KeysCollection, prob: float, transform: RandomizableTransform) -> None:
         MapTransform.__init__(self, keys)
         RandomizableTransform.__init__(self, prob)
-        self.t = RandSpeckle(1.0, sigma_range)
+        self.t = transform
 
     def set_random_state(self, seed=None, state=None):
         super().set_random_state(seed, state)
@@ -63,6 +63,13 @@ class RandSpeckled(RandomizableTransform, MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.t(d[key], randomize=False)
         return d
+
+
+class RandSpeckled(_RandDictWrapper):
+    """Dict wrapper of :class:`RandSpeckle`."""
+
+    def __init__(self, keys: KeysCollection, prob: float = 0.3, sigma_range: tuple[float, float] = (0.05, 0.3)) -> None:
+        super().__init__(keys, prob, RandSpeckle(1.0, sigma_range))
 
 
 class RandDepthGain(RandomizableTransform):
@@ -93,28 +100,11 @@ class RandDepthGain(RandomizableTransform):
         return torch.clamp(img + ramp * (img > 0), 0.0, 1.0)
 
 
-class RandDepthGaind(RandomizableTransform, MapTransform):
+class RandDepthGaind(_RandDictWrapper):
     """Dict wrapper of :class:`RandDepthGain`."""
 
     def __init__(self, keys: KeysCollection, prob: float = 0.3, max_db: float = 10.0) -> None:
-        MapTransform.__init__(self, keys)
-        RandomizableTransform.__init__(self, prob)
-        self.t = RandDepthGain(1.0, max_db)
-
-    def set_random_state(self, seed=None, state=None):
-        super().set_random_state(seed, state)
-        self.t.set_random_state(seed, state)
-        return self
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        self.randomize(None)
-        if not self._do_transform:
-            return d
-        self.t.randomize()
-        for key in self.key_iterator(d):
-            d[key] = self.t(d[key], randomize=False)
-        return d
+        super().__init__(keys, prob, RandDepthGain(1.0, max_db))
 
 
 def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):

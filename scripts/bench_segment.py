@@ -1,0 +1,68 @@
+"""Inference speed (frames/s) of each network option on this machine's CPU (and CUDA
+when present), at the network input size, batch of 32 frames, median of repeats.
+
+Usage: python scripts/bench_segment.py [--size 128] [--repeats 5] [--markdown docs/bench_segment.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from echoquant.segment.networks import build_network
+
+OPTIONS = {
+    "unet (default)": ("unet", {}),
+    "dynunet (nnU-Net 2D plan)": ("dynunet", {"image_size": None}),
+    "segresnet": ("segresnet", {}),
+}
+
+
+def bench(name: str, kwargs: dict, size: int, device: str, repeats: int, batch: int = 32) -> tuple[float, int]:
+    kwargs = {k: (size if v is None else v) for k, v in kwargs.items()}
+    net = build_network(name, **kwargs).to(device).eval()
+    x = torch.rand(batch, 1, size, size, device=device)
+    times = []
+    with torch.no_grad():
+        net(x)
+        for _ in range(repeats):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            net(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times), sum(p.numel() for p in net.parameters())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    lines = ["| network | parameters | device | frames/s |", "|---|---|---|---|"]
+    for label, (name, kw) in OPTIONS.items():
+        for dev in devices:
+            fps, n = bench(name, kw, args.size, dev, args.repeats)
+            lines.append(f"| {label} | {n / 1e6:.2f} M | {dev} | {fps:.1f} |")
+    head = (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads); input {args.size}x{args.size}, batch 32; command: "
+            f"`python scripts/bench_segment.py --size {args.size} --repeats {args.repeats}`.\n")
+    text = head + "\n" + "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text("# Segmentation inference speed\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
