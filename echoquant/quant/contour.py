@@ -59,9 +59,10 @@ def _width_near(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, t: flo
     return float(across[band].max() - across[band].min()) if band.sum() >= 2 else 0.0
 
 
-def _axis_from_shape(mask: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _axis_from_shape(mask: np.ndarray, points: np.ndarray, apex_hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Long axis (unit, pointing apex -> base) and centroid, from the mask's principal
-    axis; the apex is the narrower end (a ventricle is blunt at the base)."""
+    axis. The apex is the end nearer ``apex_hint`` (the transducer, in apical views);
+    without a hint, the narrower end (a ventricle is blunt at the base)."""
     rows, cols = np.nonzero(mask)
     xy = np.stack([cols, rows], axis=1).astype(np.float64)
     centre = xy.mean(axis=0)
@@ -69,6 +70,8 @@ def _axis_from_shape(mask: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, 
     evals, evecs = np.linalg.eigh(cov)
     axis = evecs[:, int(np.argmax(evals))]
     half_len = float(np.abs((points - centre) @ axis).max())
+    if apex_hint is not None:
+        return (axis if (apex_hint - centre) @ axis < 0 else -axis), centre
     w_pos = _width_near(points, centre, axis, 0.75, half_len)
     w_neg = _width_near(points, centre, axis, -0.75, half_len)
     # axis should point from apex (narrow) to base (wide)
@@ -115,12 +118,15 @@ def _open_path(points: np.ndarray, i: int, j: int, apex_idx: int) -> np.ndarray:
     return points[backward]
 
 
-def extract_contour(cavity: np.ndarray, la: np.ndarray | None = None) -> LVContour | None:
+def extract_contour(cavity: np.ndarray, la: np.ndarray | None = None, apex_hint: np.ndarray | None = None) -> LVContour | None:
     """Contour and landmarks of one frame's LV cavity mask.
 
     Args:
         cavity: ``(H, W)`` bool LV cavity (cleaned).
-        la: ``(H, W)`` bool LA mask, used to find the mitral hinge points when present.
+        la: ``(H, W)`` bool LA mask, used to find the mitral hinge points when it
+            touches the cavity.
+        apex_hint: ``(x, y)`` of the transducer in apical views; the apex is the end
+            of the cavity nearer to it (used when the LA does not decide).
 
     Returns:
         The contour, or None for an empty or degenerate mask.
@@ -130,10 +136,15 @@ def extract_contour(cavity: np.ndarray, la: np.ndarray | None = None) -> LVConto
     closed = _closed_contour(cavity)
     if closed is None:
         return None
-    axis, centre = _axis_from_shape(cavity, closed)
+    axis, centre = _axis_from_shape(cavity, closed, apex_hint)
     hinges, source = None, "shape"
     if la is not None:
         hinges = _hinges_from_la(closed, la, axis)
+        across = np.array([-axis[1], axis[0]])
+        widest = float(np.ptp(closed @ across))
+        # An LA that touches only part of the base gives no hinges; use the shape.
+        if hinges is not None and np.linalg.norm(hinges[1] - hinges[0]) < 0.45 * widest:
+            hinges = None
         if hinges is not None:
             source = "la_interface"
             # The LA lies beyond the base: orient the axis towards it.

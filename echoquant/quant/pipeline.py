@@ -35,6 +35,18 @@ def segment_names_for(view: str | None) -> tuple[str, ...]:
     return _NAMED.get(view or "", _GENERIC_SEGMENTS)
 
 
+_APICAL = ("A4C", "A2C", "A3C")
+
+
+def _transducer(cine: EchoCine) -> np.ndarray | None:
+    """``(x, y)`` of the top of the scan sector, where the transducer sits."""
+    rows, cols = np.nonzero(cine.fan_mask)
+    if len(rows) == 0:
+        return None
+    top = rows.min()
+    return np.array([float(cols[rows <= top + 2].mean()), float(top)])
+
+
 def _wall_thickness_px(points: np.ndarray, myo: np.ndarray, max_px: float = 80.0) -> np.ndarray:
     """Myocardial thickness along each contour point's outward normal."""
     steps = np.arange(0.5, max_px, 0.5)
@@ -131,7 +143,8 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
 
     cavity = clean_masks(seg.labels == LV_CAVITY)
     la = seg.labels == LA
-    contours = [extract_contour(cavity[t], la[t] if la[t].any() else None) for t in range(n)]
+    hint = _transducer(cine) if (cine.meta.view or "A4C") in _APICAL else None
+    contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
     missing = sum(c is None for c in contours)
     if missing:
         flags.append(make_flag("frames_without_lv", f"{missing} of {n} frames have no usable LV contour"))

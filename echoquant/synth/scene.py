@@ -98,7 +98,9 @@ def chambers_for(motion: HeartMotion, view: str, rng: np.random.Generator) -> Ch
     base_w = float(s.half_width(np.array([length]), 1.0)[0])
     scale = rng.uniform(0.85, 1.2)
     la_au, la_av = 0.27 * length * scale, 1.05 * base_w * rng.uniform(0.95, 1.25)
-    la = (length + la_au + 0.04 * length, rng.uniform(-0.1, 0.25) * base_w, la_au, la_av)
+    # The LA meets the cavity along the whole annulus line, as CAMUS traces it: its
+    # ellipse is centred just below the annulus (the part above is hidden by the LV).
+    la = (length + 0.3 * la_au, rng.uniform(-0.05, 0.1) * base_w, 1.3 * la_au, max(la_av, 1.1 * base_w))
     wall_atrium = max(0.03 * length, 0.4)
     if view == "A2C":
         return Chambers(la, None, None, wall_atrium, 0.0)
