@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 
 from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import Bundle, load_bundle
@@ -33,10 +34,16 @@ class Predictor:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         batch_size: frames per forward pass.
         tta: average with the left-right mirrored prediction.
+        temporal_window: average class probabilities over this many neighbouring
+            frames (odd; 1 = off) before the decision, so that a frame-to-frame
+            flicker between LV and LA does not reach the volume curve.
     """
 
     def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int = 32,
-                 tta: bool = False) -> None:
+                 tta: bool = False, temporal_window: int = 3) -> None:
+        if temporal_window < 1 or temporal_window % 2 == 0:
+            raise ValueError(f"temporal_window must be a positive odd number, got {temporal_window}")
+        self.temporal_window = temporal_window
         self.device = resolve_device(device)
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model, self.device)
         self.bundle.net.to(self.device).eval()
@@ -63,6 +70,8 @@ class Predictor:
         box = crop_box_for(cine.fan_mask)
         x = to_network(cine.frames, cine.fan_mask, box, size)
         probs = self._probs(x)
+        if self.temporal_window > 1 and len(probs) >= self.temporal_window:
+            probs = uniform_filter1d(probs, self.temporal_window, axis=0, mode="nearest")
         t, (h, w) = cine.n_frames, cine.shape
         labels = np.zeros((t, h, w), dtype=np.uint8)
         conf = np.zeros(t)
