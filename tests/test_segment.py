@@ -130,3 +130,18 @@ def test_augmentations_keep_label_values():
         assert out["image"].shape == (1, 64, 64)
     with pytest.raises(ValueError, match="sigma_range"):
         RandSpeckle(sigma_range=(0.3, 0.1))
+
+
+def test_shipped_default_model_loads_and_segments_real_loop(ybr_color_path):
+    """The bundle in models/ passes its checksum and segments a real loop (on the
+    cine grid, inside the fan). Accuracy on real loops is not claimed here."""
+    from echoquant.io import read_cine
+    from echoquant.segment.bundle import default_model_dir
+
+    if not (default_model_dir() / "models" / "model.safetensors").is_file():
+        pytest.skip("no shipped model in this checkout")
+    cine = read_cine(ybr_color_path)
+    seg = Predictor(None, device="cpu").predict(cine)
+    assert seg.labels.shape == cine.frames.shape
+    assert (seg.labels[:, ~cine.fan_mask] == 0).all()
+    assert (seg.labels == 1).any(axis=(1, 2)).mean() > 0.8  # an LV is found in most frames
