@@ -50,7 +50,13 @@ def main() -> None:
         seg = predictor.predict(cine)
         res = quantify(cine, seg)
         frames = [overlay(f, l) for f, l in zip(cine.frames, seg.labels)]
-        iio.imwrite(args.output / f"real_{name}_contours.gif", np.stack(frames), duration=1000 / (cine.fps or 30), loop=0)
+        # The GIF shows the sector only, at a size that keeps the file small.
+        rows, cols = np.nonzero(cine.fan_mask)
+        crop = [f[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] for f in frames]
+        scale = min(1.0, 240 / crop[0].shape[1])
+        step = 2 if len(crop) > 60 else 1
+        small = [cv2.resize(c, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for c in crop[::step]]
+        iio.imwrite(args.output / f"real_{name}_contours.gif", np.stack(small), duration=step * 1000 / (cine.fps or 30), loop=0)
         picks = np.linspace(0, cine.n_frames - 1, 8).astype(int)
         fig = plt.figure(figsize=(16, 6.5))
         for k, i in enumerate(picks):
