@@ -286,8 +286,12 @@ def _fit_placement(params: CaseParams, motion: HeartMotion, probe: Probe) -> tup
     check_u = np.concatenate([ue, [motion.shape.length_mm * 1.3]])
     check_v = np.concatenate([ve, [0.0]])
     for attempt in range(8):
-        tilt = want.tilt_deg if attempt == 0 else want.tilt_deg * (0.5 if attempt < 4 else 0.0) + (
-            0.0 if abs(want.tilt_deg) < 45 else np.sign(want.tilt_deg) * 0.5 * abs(want.tilt_deg))
+        # Apical views may straighten (tilt halved, then zero); a parasternal view keeps
+        # its near-horizontal long axis.
+        if abs(want.tilt_deg) >= 45 or attempt == 0:
+            tilt = want.tilt_deg
+        else:
+            tilt = want.tilt_deg * (0.5 if attempt < 4 else 0.0)
         pl = Placement(0.0, 0.0, float(tilt), want.mirror)
         dx, dz = pl.to_world(check_u, check_v)
         depth = probe.depth_mm
