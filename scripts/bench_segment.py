@@ -13,6 +13,8 @@ import statistics
 import time
 from pathlib import Path
 
+from _report import emit  # scripts/ is on sys.path when run as a script
+
 import torch
 
 from echoquant.segment.networks import build_network
@@ -57,11 +59,7 @@ def main() -> None:
     head = (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads); input {args.size}x{args.size}, batch 32; command: "
             f"`python scripts/bench_segment.py --size {args.size} --repeats {args.repeats}`.\n")
-    text = head + "\n" + "\n".join(lines) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("# Segmentation inference speed\n\n" + text)
+    emit("Segmentation inference speed", head, lines, args.markdown)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import emit  # scripts/ is on sys.path when run as a script
+
 from echoquant.synth import write_suite
 
 
@@ -36,11 +38,7 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d')}; command: `python scripts/bench_synth.py --n {args.n} --workers {args.workers} "
             f"--presets {' '.join(args.presets)}`; full-size clips (default canvas and speckle density), "
             "DICOM + labels written.\n")
-    text = head + "\n" + "\n".join(lines) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("# Synthetic generator speed\n\n" + text)
+    emit("Synthetic generator speed", head, lines, args.markdown)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from _report import emit  # scripts/ is on sys.path when run as a script
+
 import numpy as np
 
 from echoquant.io.cine import CineMeta, EchoCine
@@ -79,11 +81,7 @@ def main() -> None:
     head = (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, command: `python scripts/eval_quant_truth.py --n {args.n} "
             f"--presets {' '.join(args.presets)} --seed {args.seed}`. True masks from the generator; generated "
             "seeds not used elsewhere. MAE with bias (measured - truth).\n")
-    text = head + "\n" + "\n".join(lines) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("# Quantification accuracy with true masks\n\n" + text)
+    emit("Quantification accuracy with true masks", head, lines, args.markdown)
 
 
 if __name__ == "__main__":

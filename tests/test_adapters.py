@@ -114,3 +114,7 @@ def test_echonet_layout_converts(tmp_path):
     assert labels[2].sum() > labels[7].sum() > 0 and labels[0].sum() == 0
     assert list(d["label_set"]) == [1]
     assert abs(int(labels[2].sum()) - 40 * 65) < 0.1 * 40 * 65
+    # LV-only labels are refused for training rather than learnt as "myocardium = background".
+    dm = FolderDataModule(str(out), str(out), image_size=32, frames_per_case=2, augment=0.0)
+    with pytest.raises(ValueError, match="partial-label"):
+        dm.setup()

@@ -111,6 +111,110 @@ def _sd(values: list[float | None]) -> float | None:
     return float(np.std(v, ddof=1)) if len(v) >= 2 else None
 
 
+def _input_flags(cine: EchoCine, names: tuple[str, ...], calibrated: bool) -> list[str]:
+    """Flags that come from the loop itself, before anything is measured."""
+    flags = []
+    if names is _GENERIC_SEGMENTS:
+        flags.append(make_flag("segments_unnamed", f"view {cine.meta.view or 'unknown'}: regional segments are "
+                                                   "named by screen side, not by wall"))
+    if not calibrated:
+        flags.append(make_flag("volumes_withheld", "no trusted calibration: EDV/ESV are not reported in mL; "
+                                                   "LVEF and strain (ratios) are"))
+    if cine.has_color_doppler:
+        flags.append(make_flag("color_doppler", "colour Doppler in the sector; segmentation may be unreliable"))
+    if cine.fps is None:
+        flags.append(make_flag("timing_missing", "no frame rate: time to peak and heart rate are not reported"))
+    return flags
+
+
+def _r_wave_frames(cine: EchoCine) -> np.ndarray | None:
+    """Frames of R waves, only from an ECG whose time axis is the frames'."""
+    ecg = cine.ecg
+    if ecg is None or not ecg.frame_aligned or not len(ecg.r_wave_times_s) or cine.frame_times_ms is None:
+        return None
+    return np.searchsorted(cine.frame_times_ms, 1000.0 * ecg.r_wave_times_s)
+
+
+def _measure_beat(b: Beat, volume: np.ndarray, length: np.ndarray, tracked: dict | None,
+                  calibrated: bool) -> BeatResult:
+    """Per-beat values from the curves and, if run, the tracking of that beat."""
+    t = tracked or {}
+    return BeatResult(
+        ed_frame=b.ed, es_frame=b.es, next_ed_frame=b.next_ed,
+        lvef_pct=float(100.0 * (volume[b.ed] - volume[b.es]) / volume[b.ed]),
+        edv_ml=float(volume[b.ed]) if calibrated else None, esv_ml=float(volume[b.es]) if calibrated else None,
+        gls_pct=t.get("gls_pct"), gls_contour_pct=float(100.0 * (length[b.es] - length[b.ed]) / length[b.ed]),
+        gls_midwall_pct=t.get("midwall"), time_to_peak_ms=t.get("time_to_peak_ms"),
+        regional_strain_pct=t.get("regional", {}), gls_tracking_only_pct=t.get("gls_raw_pct"),
+        fb_failure=t.get("fb_failure"))
+
+
+def _qc_flags(beats: list[BeatResult], volume: np.ndarray, long_axis: np.ndarray, seg: Segmentation) -> tuple[list[str], bool]:
+    """QC of the measured beats; returns the flags and whether tracking may be reported."""
+    flags = []
+    if not beats:
+        flags.append(make_flag("too_few_beats", "no end-diastole followed by end-systole was found; "
+                                                "LVEF and GLS are not reported (record at least one full beat)"))
+    eds, ess = [b.ed_frame for b in beats], [b.es_frame for b in beats]
+    flags += check_foreshortening(long_axis, eds, ess)
+    flags += check_confidence(seg.confidence(), eds + ess)
+    finite = np.isfinite(volume)
+    if beats and finite.sum() >= 7:
+        smooth = volume.copy()
+        smooth[finite] = savgol_filter(volume[finite], 7, 2)
+        stroke = float(np.nanmedian([volume[b.ed_frame] - volume[b.es_frame] for b in beats]))
+        flags += check_jitter(volume, smooth, stroke)
+    fb = [b.fb_failure for b in beats if b.fb_failure is not None]
+    tracking_ok = not fb or float(np.mean(fb)) <= 0.3
+    if not tracking_ok:
+        flags.append(make_flag("tracking_unreliable", f"{100 * np.mean(fb):.0f}% of tracked steps failed the "
+                                                      "forward-backward check; tracking GLS withheld"))
+    return flags, tracking_ok
+
+
+def _summarise(beats: list[BeatResult], tracking_ok: bool, kind: str, fps: float | None, names: tuple[str, ...],
+               beat_source: str) -> tuple[dict, list[str]]:
+    """Summary values (medians over beats), withholding implausible ones."""
+    def med(key: str, ok: bool = True) -> float | None:
+        return _median([getattr(b, key) for b in beats]) if ok else None
+
+    lvef, f1 = plausible("lvef_pct", med("lvef_pct"))
+    gls, f2 = plausible("gls_pct", med("gls_pct", tracking_ok))
+    gls_c, f3 = plausible("gls_pct", med("gls_contour_pct"))
+    edv, f4 = plausible("edv_ml", med("edv_ml"), f"edv_ml_{kind}")
+    complete = [b for b in beats if b.next_ed_frame is not None]
+    hr = None
+    if complete and fps:
+        hr = 60.0 * fps / float(np.median([b.next_ed_frame - b.ed_frame for b in complete]))
+    regional = {}
+    if beats and beats[0].regional_strain_pct and tracking_ok:
+        regional = {k: _median([b.regional_strain_pct.get(k) for b in beats]) for k in names}
+    summary = {
+        "lvef_pct": lvef, "edv_ml": edv, "esv_ml": med("esv_ml") if edv is not None else None, "gls_pct": gls,
+        "gls_contour_pct": gls_c, "gls_midwall_pct": med("gls_midwall_pct", tracking_ok),
+        "gls_tracking_only_pct": med("gls_tracking_only_pct", tracking_ok),
+        "lvef_sd_pct": _sd([b.lvef_pct for b in beats]),
+        "gls_sd_pct": _sd([b.gls_pct for b in beats]) if tracking_ok else None,
+        "n_beats": len(beats), "n_complete_beats": len(complete), "beat_source": beat_source,
+        "heart_rate_bpm_measured": hr, "regional_strain_pct": regional,
+        "time_to_peak_ms": med("time_to_peak_ms", tracking_ok),
+    }
+    return summary, f1 + f2 + f3 + f4
+
+
+def _landmarks(contours: list[LVContour | None]) -> tuple[dict[str, np.ndarray], list[str]]:
+    n = len(contours)
+    apex, hinges = np.full((n, 2), np.nan), np.full((n, 2, 2), np.nan)
+    for t, c in enumerate(contours):
+        if c is not None:
+            apex[t], hinges[t] = c.apex, c.hinges
+    flags = []
+    if contours and all(c is None or c.landmark_source == "shape" for c in contours):
+        flags.append(make_flag("landmarks_from_shape", "no LA label: mitral hinge points found from the cavity "
+                                                       "shape alone"))
+    return {"apex_px": apex, "hinges_px": hinges}, flags
+
+
 def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats: int | None = None) -> QuantResult:
     """Measure volumes, LVEF and strain of one loop.
 
@@ -125,21 +229,11 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     """
     if seg.labels.shape != cine.frames.shape:
         raise ValueError(f"segmentation {seg.labels.shape} does not match frames {cine.frames.shape}")
-    flags: list[str] = []
     n = cine.n_frames
     names = segment_names_for(cine.meta.view)
-    if names is _GENERIC_SEGMENTS:
-        flags.append(make_flag("segments_unnamed", f"view {cine.meta.view or 'unknown'}: regional segments are "
-                                                   "named by screen side, not by wall"))
     calibrated = cine.spacing_mm is not None and not any(has_flag(cine.flags, c) for c in _CALIBRATION_FLAGS)
     spacing = cine.spacing_mm if calibrated else None
-    if not calibrated:
-        flags.append(make_flag("volumes_withheld", "no trusted calibration: EDV/ESV are not reported in mL; "
-                                                   "LVEF and strain (ratios) are"))
-    if cine.has_color_doppler:
-        flags.append(make_flag("color_doppler", "colour Doppler in the sector; segmentation may be unreliable"))
-    if cine.fps is None:
-        flags.append(make_flag("timing_missing", "no frame rate: time to peak and heart rate are not reported"))
+    flags = _input_flags(cine, names, calibrated)
 
     cavity = clean_masks(seg.labels == LV_CAVITY)
     la = seg.labels == LA
@@ -149,96 +243,26 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     if missing:
         flags.append(make_flag("frames_without_lv", f"{missing} of {n} frames have no usable LV contour"))
     vols = frame_volumes(contours, spacing)
-    vkey = "volume_ml" if calibrated else "volume_px3"
-    lkey = "long_axis_mm" if calibrated else "long_axis_px"
-    ckey = "contour_length_mm" if calibrated else "contour_length_px"
+    unit = "mm" if calibrated else "px"
+    vkey, lkey, ckey = ("volume_ml" if calibrated else "volume_px3"), f"long_axis_{unit}", f"contour_length_{unit}"
     volume = vols[vkey]
 
-    r_frames = None
-    if cine.ecg is not None and cine.ecg.frame_aligned and len(cine.ecg.r_wave_times_s) and cine.frame_times_ms is not None:
-        r_frames = np.searchsorted(cine.frame_times_ms, 1000.0 * cine.ecg.r_wave_times_s)
-    beats, beat_source = detect_beats(volume, cine.fps, cine.heart_rate_bpm, r_frames)
-    beats = [b for b in beats if contours[b.ed] is not None and contours[b.es] is not None]
-    if max_beats is not None:
-        beats = beats[:max_beats]
-    kind, _ = species_bounds(cine.fps, cine.heart_rate_bpm)
-
+    beats, beat_source = detect_beats(volume, cine.fps, cine.heart_rate_bpm, _r_wave_frames(cine))
+    beats = [b for b in beats if contours[b.ed] is not None and contours[b.es] is not None][:max_beats]
     beat_results: list[BeatResult] = []
-    strain_curves, strain_frames = [], []
+    curves = {vkey: volume, lkey: vols[lkey], ckey: vols[ckey]}
     for b in beats:
-        ef = 100.0 * (volume[b.ed] - volume[b.es]) / volume[b.ed]
-        cl = vols[ckey]
-        gls_contour = 100.0 * (cl[b.es] - cl[b.ed]) / cl[b.ed]
         tracked = None
         if track:
-            myo = seg.labels[b.ed] == LV_MYOCARDIUM
-            tracked = _track_beat(cine.frames, contours, b, n, myo, spacing, cine.fps, names)
-            strain_curves.append(tracked["curve"])
-            strain_frames.append(np.arange(b.ed, b.ed + len(tracked["curve"])))
-        beat_results.append(BeatResult(
-            ed_frame=b.ed, es_frame=b.es, next_ed_frame=b.next_ed, lvef_pct=float(ef),
-            edv_ml=float(volume[b.ed]) if calibrated else None, esv_ml=float(volume[b.es]) if calibrated else None,
-            gls_pct=None if tracked is None else tracked["gls_pct"], gls_contour_pct=float(gls_contour),
-            gls_midwall_pct=None if tracked is None else tracked["midwall"],
-            time_to_peak_ms=None if tracked is None else tracked["time_to_peak_ms"],
-            regional_strain_pct={} if tracked is None else tracked["regional"],
-            gls_tracking_only_pct=None if tracked is None else tracked["gls_raw_pct"],
-            fb_failure=None if tracked is None else tracked["fb_failure"]))
+            tracked = _track_beat(cine.frames, contours, b, n, seg.labels[b.ed] == LV_MYOCARDIUM, spacing,
+                                  cine.fps, names)
+            curves.setdefault("strain_pct", []).append(tracked["curve"])
+            curves.setdefault("strain_frames", []).append(np.arange(b.ed, b.ed + len(tracked["curve"])))
+        beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated))
 
-    if not beat_results:
-        flags.append(make_flag("too_few_beats", "no end-diastole followed by end-systole was found; "
-                                                "LVEF and GLS are not reported (record at least one full beat)"))
-    eds, ess = [b.ed_frame for b in beat_results], [b.es_frame for b in beat_results]
-    flags += check_foreshortening(vols[lkey], eds, ess)
-    flags += check_confidence(seg.confidence(), eds + ess)
-    if beat_results:
-        finite = np.isfinite(volume)
-        smooth = volume.copy()
-        if finite.sum() >= 7:
-            smooth[finite] = savgol_filter(volume[finite], 7 if finite.sum() >= 7 else 3, 2)
-        stroke = float(np.nanmedian([volume[b.ed_frame] - volume[b.es_frame] for b in beat_results]))
-        flags += check_jitter(volume, smooth, stroke)
-    fb = [b.fb_failure for b in beat_results if b.fb_failure is not None]
-    tracking_ok = not fb or float(np.mean(fb)) <= 0.3
-    if not tracking_ok:
-        flags.append(make_flag("tracking_unreliable", f"{100 * np.mean(fb):.0f}% of tracked steps failed the "
-                                                      "forward-backward check; tracking GLS withheld"))
-
-    lvef, f1 = plausible("lvef_pct", _median([b.lvef_pct for b in beat_results]))
-    gls, f2 = plausible("gls_pct", _median([b.gls_pct for b in beat_results]) if tracking_ok else None)
-    gls_c, f3 = plausible("gls_pct", _median([b.gls_contour_pct for b in beat_results]))
-    edv_key = f"edv_ml_{kind}"
-    edv, f4 = plausible("edv_ml", _median([b.edv_ml for b in beat_results]), edv_key)
-    flags += f1 + f2 + f3 + f4
-    esv = _median([b.esv_ml for b in beat_results]) if edv is not None else None
-    hr = None
-    complete = [b for b in beat_results if b.next_ed_frame is not None]
-    if complete and cine.fps:
-        hr = 60.0 * cine.fps / float(np.median([b.next_ed_frame - b.ed_frame for b in complete]))
-    regional = {}
-    if beat_results and beat_results[0].regional_strain_pct and tracking_ok:
-        regional = {k: _median([b.regional_strain_pct.get(k) for b in beat_results]) for k in names}
-    summary = {
-        "lvef_pct": lvef, "edv_ml": edv, "esv_ml": esv, "gls_pct": gls, "gls_contour_pct": gls_c,
-        "gls_midwall_pct": _median([b.gls_midwall_pct for b in beat_results]) if tracking_ok else None,
-        "gls_tracking_only_pct": _median([b.gls_tracking_only_pct for b in beat_results]) if tracking_ok else None,
-        "lvef_sd_pct": _sd([b.lvef_pct for b in beat_results]),
-        "gls_sd_pct": _sd([b.gls_pct for b in beat_results]) if tracking_ok else None,
-        "n_beats": len(beat_results), "n_complete_beats": len(complete), "beat_source": beat_source,
-        "heart_rate_bpm_measured": hr, "regional_strain_pct": regional,
-        "time_to_peak_ms": _median([b.time_to_peak_ms for b in beat_results]),
-    }
-    curves = {vkey: volume, lkey: vols[lkey], ckey: vols[ckey]}
-    if strain_curves:
-        curves["strain_pct"] = strain_curves
-        curves["strain_frames"] = strain_frames
-    apex = np.full((n, 2), np.nan)
-    hinges = np.full((n, 2, 2), np.nan)
-    for t, c in enumerate(contours):
-        if c is not None:
-            apex[t], hinges[t] = c.apex, c.hinges
-    if contours and all(c is None or c.landmark_source == "shape" for c in contours):
-        flags.append(make_flag("landmarks_from_shape", "no LA label: mitral hinge points found from the cavity "
-                                                       "shape alone"))
-    return QuantResult(summary, beat_results, curves, {"apex_px": apex, "hinges_px": hinges}, flags, names,
+    qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
+    kind, _ = species_bounds(cine.fps, cine.heart_rate_bpm)
+    summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
+    landmarks, lm_flags = _landmarks(contours)
+    return QuantResult(summary, beat_results, curves, landmarks, flags + qc + withheld + lm_flags, names,
                        [None if c is None else c.points for c in contours])

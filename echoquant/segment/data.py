@@ -194,7 +194,13 @@ def _folder_arrays(folder: Path, size: int, per_case: int, seed: int) -> FrameAr
         if not media:
             continue
         cine = read_cine(media[0])
-        labels = np.load(labels_path)["labels"]
+        data = np.load(labels_path)
+        labels = data["labels"]
+        annotated = set(int(c) for c in data["label_set"]) if "label_set" in data else {1, 2, 3}
+        if annotated != {1, 2, 3}:
+            # Unannotated classes would be learnt as background; a partial-label loss is needed first.
+            raise ValueError(f"{labels_path}: only classes {sorted(annotated)} are annotated (label_set); training "
+                             "needs LV cavity, myocardium and LA labels (partial-label training is not supported yet)")
         if labels.shape != cine.frames.shape:
             raise ValueError(f"{labels_path}: labels {labels.shape} do not match frames {cine.frames.shape}")
         labelled = [t for t in range(len(labels)) if labels[t].any()]

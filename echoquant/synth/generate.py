@@ -98,20 +98,15 @@ class SynthCase:
     def fps(self) -> float:
         return self.params.fps
 
-    def displacement_mm(self, points_px: np.ndarray, frame: int) -> np.ndarray:
-        """True position at ``frame`` of material points given in screen pixels at the
-        first frame's reference state (ED geometry), in pixels ``(x, y)``."""
-        return self._map_points(points_px, frame)
-
-    def _map_points(self, points_px: np.ndarray, frame: int) -> np.ndarray:
+    def material_position_px(self, points_px: np.ndarray, frame: int) -> np.ndarray:
+        """True ``(x, y)`` pixel position at ``frame`` of material points given in screen
+        pixels in the undeformed (f = 0) geometry without probe motion."""
         im, pl = self.imager, self.placement
         x = (points_px[:, 0] - im.origin_px[1]) * im.spacing_mm
         z = (points_px[:, 1] - im.origin_px[0]) * im.spacing_mm
         u, v = pl.to_local(x, z)
-        f = float(self.curves["systolic_fraction"][frame])
-        u2, v2 = self.motion.displace(u, v, f)
-        x2, z2 = pl.to_world(u2, v2)
-        x2, z2 = _probe_motion(x2, z2, self.curves["probe_motion"][frame])
+        u2, v2 = self.motion.displace(u, v, float(self.curves["systolic_fraction"][frame]))
+        x2, z2 = _probe_motion(*pl.to_world(u2, v2), self.curves["probe_motion"][frame])
         c, r = im.world_to_px(x2, z2)
         return np.stack([c, r], axis=1)
 

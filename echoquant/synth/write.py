@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -284,10 +283,3 @@ def _spec_dict(spec: CohortSpec) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(spec)
-
-
-def iter_truth(path: str | Path) -> Iterable[dict[str, str]]:
-    """Rows of a ``truth.csv``."""
-    with Path(path).open() as fh:
-        yield from csv.DictReader(fh)
-
