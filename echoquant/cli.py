@@ -159,5 +159,66 @@ def convert(
     console.print(f"converted {len(names)} cases into {output}")
 
 
+@app.command()
+def analyze(
+    inputs: Annotated[list[Path], typer.Argument(help="DICOM/video files and folders (searched recursively).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    model: Annotated[Path | None, typer.Option("--model", help="Model bundle folder (default: shipped model).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:1...")] = "auto",
+    overlays: Annotated[bool, typer.Option("--overlays", help="Write a contour GIF and a curves PNG per clip.")] = False,
+    sr: Annotated[bool, typer.Option("--sr", help="Write a DICOM Comprehensive SR per clip (TID 1500).")] = False,
+    resume: Annotated[bool, typer.Option("--continue", help="Skip clips already done (same content and model).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Analyse everything again in a used output folder.")] = False,
+    num_parts: Annotated[int, typer.Option("--num-parts", min=1, help="Split the inputs into this many shards.")] = 1,
+    part_id: Annotated[int, typer.Option("--part-id", min=0, help="Analyse only this shard (0-based).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Decoding processes (0: in the main process).")] = 1,
+    tta: Annotated[bool, typer.Option("--tta", help="Test-time augmentation (mirror) in segmentation.")] = False,
+    no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Skip speckle tracking (no tracking GLS).")] = False,
+    allow_failures: Annotated[bool, typer.Option("--allow-failures", help="Exit 0 even when clips failed.")] = False,
+) -> None:
+    """Analyse echo loops: OUT/results.csv + results.parquet (one row per file),
+    OUT/clips/*.json (curves, per-beat values), optional overlays and DICOM SR.
+    Exit code 1 when any clip failed (unless --allow-failures), 2 on a usage error."""
+    from echoquant.batch import BatchError, BatchOptions
+    from echoquant.batch import analyze as run
+
+    try:
+        options = BatchOptions(overlays=overlays, sr=sr, resume=resume, overwrite=overwrite, num_parts=num_parts,
+                               part_id=part_id, workers=workers)
+        summary = run(inputs, output, model=model, device=device, tta=tta, track=not no_tracking, options=options)
+    except (BatchError, ValueError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
+    _print_batch_summary(summary)
+    if summary.n_failed and not allow_failures:
+        raise typer.Exit(code=1)
+
+
+def _print_batch_summary(summary: "BatchSummary") -> None:  # noqa: F821
+    ok, failed, skipped = summary.count("ok"), summary.n_failed, summary.count("skipped")
+    table = Table(title=f"{len(summary.rows)} files in {summary.elapsed_s:.1f} s")
+    for col in ("ok", "failed", "skipped", "resumed", "QC pass"):
+        table.add_column(col)
+    qc = sum(bool(r.get("qc_pass")) for r in summary.rows)
+    table.add_row(str(ok), str(failed), str(skipped), str(summary.n_resumed), str(qc))
+    console.print(table)
+    for path in summary.tables:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def collect(output: Annotated[Path, typer.Argument(help="Output folder of one or more analyze runs (shards).")]) -> None:
+    """Merge the clip records of all shards in OUTPUT into results.csv and results.parquet."""
+    from echoquant.batch import BatchError
+    from echoquant.batch import collect as merge
+
+    try:
+        for path in merge(output):
+            console.print(f"wrote {path}")
+    except BatchError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
+
+
 if __name__ == "__main__":
     app()

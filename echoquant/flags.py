@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["make_flag", "flag_code", "has_flag"]
+__all__ = ["EXCLUDING_CODES", "make_flag", "flag_code", "has_flag", "passes_qc"]
+
+# Flags after which a clip's values must not enter cohort statistics: the view, the
+# segmentation or the beat detection is not trustworthy. Other flags (a missing
+# calibration, unnamed segments) withhold single values, not the clip.
+EXCLUDING_CODES = frozenset({
+    "too_few_beats", "foreshortening", "view_unstable", "low_confidence", "jitter", "color_doppler",
+})
 
 
 def make_flag(code: str, reason: str) -> str:
@@ -34,3 +41,8 @@ def flag_code(flag: str) -> str:
 def has_flag(flags: Iterable[str], code: str) -> bool:
     """Whether any flag in ``flags`` has the given code."""
     return any(flag_code(f) == code for f in flags)
+
+
+def passes_qc(flags: Iterable[str]) -> bool:
+    """Whether none of ``flags`` excludes the clip (see :data:`EXCLUDING_CODES`)."""
+    return not any(flag_code(f) in EXCLUDING_CODES for f in flags)

@@ -17,21 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from echoquant.export.overlays import draw_labels as overlay  # noqa: E402
 from echoquant.io import read_cine  # noqa: E402
 from echoquant.quant import quantify  # noqa: E402
 from echoquant.segment.predictor import Predictor  # noqa: E402
-
-COLORS = {1: (255, 60, 60), 2: (60, 200, 255), 3: (80, 255, 80)}
-
-
-def overlay(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    rgb = np.repeat(frame[..., None], 3, axis=-1).copy()
-    for label, color in COLORS.items():
-        mask = (labels == label).astype(np.uint8)
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(rgb, contours, -1, color, 1)
-    return rgb
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)

@@ -65,6 +65,7 @@ class CineMeta:
     transfer_syntax: str | None = None
     photometric: str | None = None
     study_date: str | None = None
+    timepoint: str | None = None  # ClinicalTrialTimePointID, for longitudinal studies
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -256,4 +256,5 @@ def header_meta(ds: Dataset, path: Path | None = None) -> CineMeta:
         transfer_syntax=None if ts is None else str(ts),
         photometric=_text(ds, "PhotometricInterpretation"),
         study_date=_text(ds, "StudyDate"),
+        timepoint=_text(ds, "ClinicalTrialTimePointID"),
     )

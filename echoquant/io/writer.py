@@ -25,6 +25,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from echoquant._files import atomic_path
+
 __all__ = ["RegionSpec", "DicomIdentity", "write_us_dicom"]
 
 _UID_ROOT = "1.2.826.0.1.3680043.10.1187."  # echoquant synthetic data (under pydicom's root)
@@ -209,8 +211,6 @@ def write_us_dicom(
         ds.PhotometricInterpretation = "MONOCHROME2"
         ds.PixelData = np.ascontiguousarray(frames).tobytes()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    ds.save_as(tmp, enforce_file_format=True)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
     return path

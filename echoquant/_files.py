@@ -1,0 +1,69 @@
+"""Atomic file writes: a reader (or a restarted run) sees a whole file or none.
+
+Every output is written to a hidden ``.NAME.partial`` file in the same folder and
+renamed over the target (``os.replace`` is atomic on POSIX and Windows). A process
+killed mid-write leaves only ``.partial`` files, which :func:`sweep_partials` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "partial_path", "sweep_partials"]
+
+_SUFFIX = ".partial"
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name a write to ``path`` goes through."""
+    return path.with_name(f".{path.name}{_SUFFIX}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write to; on success it replaces ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        # fsync so that a power cut after the rename cannot leave an empty file
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sweep_partials(folder: str | Path) -> int:
+    """Delete ``.partial`` files left under ``folder`` by a killed process.
+
+    Returns:
+        How many were removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    n = 0
+    for p in folder.rglob(f".*{_SUFFIX}"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n

@@ -1,0 +1,193 @@
+"""The scoring API: ``from echoquant import score, Analyzer``.
+
+A thin door: :class:`Analyzer` chains the reader, the segmentation
+:class:`~echoquant.segment.predictor.Predictor` and :func:`~echoquant.quant.quantify`;
+the CLI and the Hydra ``infer`` task call the same objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from echoquant import __version__
+from echoquant.errors import EchoquantError
+from echoquant.flags import passes_qc
+from echoquant.io import read_cine
+from echoquant.io.cine import CineMeta, EchoCine
+from echoquant.quant import quantify
+from echoquant.quant.result import QuantResult
+from echoquant.segmentation import LV_CAVITY
+
+__all__ = ["Analyzer", "EchoResult", "score"]
+
+
+@dataclass
+class EchoResult:
+    """What echoquant measured on one loop.
+
+    Attributes:
+        quant: the full measurement (curves, per-beat values, landmarks, flags).
+        lv_masks: ``(T, H, W)`` bool LV cavity on the cine's own pixel grid.
+        cine_info: the loop's description (:meth:`EchoCine.summary`, no pixels).
+        meta: identifiers and acquisition facts.
+        input_flags: flags raised while reading the loop.
+        model: name of the segmentation model.
+        path: source file, when scored from a file.
+    """
+
+    quant: QuantResult
+    lv_masks: np.ndarray = field(repr=False)
+    cine_info: dict[str, Any] = field(repr=False)
+    meta: CineMeta = field(repr=False)
+    input_flags: list[str]
+    model: str
+    path: str | None = None
+
+    @property
+    def lvef_pct(self) -> float | None:
+        return self.quant.summary.get("lvef_pct")
+
+    @property
+    def edv_ml(self) -> float | None:
+        return self.quant.summary.get("edv_ml")
+
+    @property
+    def esv_ml(self) -> float | None:
+        return self.quant.summary.get("esv_ml")
+
+    @property
+    def gls_pct(self) -> float | None:
+        return self.quant.summary.get("gls_pct")
+
+    @property
+    def ed_frames(self) -> list[int]:
+        return self.quant.ed_frames
+
+    @property
+    def es_frames(self) -> list[int]:
+        return self.quant.es_frames
+
+    @property
+    def qc_flags(self) -> list[str]:
+        """Reader flags, then measurement flags (``"code: reason"``)."""
+        return list(dict.fromkeys(self.input_flags + self.quant.flags))
+
+    @property
+    def qc_pass(self) -> bool:
+        """LVEF was measured and no flag excludes the clip from statistics."""
+        return self.lvef_pct is not None and passes_qc(self.qc_flags)
+
+    def to_dict(self, contours: bool = False) -> dict[str, Any]:
+        """JSON-serialisable description: loop, summary, beats, curves, flags."""
+        out = self.quant.to_dict(contours=contours)
+        out.pop("flags")
+        return {
+            "path": self.path,
+            "model": self.model,
+            "echoquant_version": __version__,
+            "cine": self.cine_info,
+            "ed_frames": self.ed_frames,
+            "es_frames": self.es_frames,
+            "qc_flags": self.qc_flags,
+            "qc_pass": self.qc_pass,
+            **out,
+        }
+
+
+class Analyzer:
+    """Load a model once and score many loops.
+
+    Args:
+        model: model bundle folder; None for the shipped default.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+        tta: test-time augmentation (mirror) in segmentation.
+        temporal_window: frames over which class probabilities are averaged.
+        track: run speckle tracking for GLS.
+        max_beats: analyse at most this many beats per loop.
+        batch_size: frames per network forward pass.
+    """
+
+    def __init__(self, model: str | Path | None = None, device: str = "auto", *, tta: bool = False,
+                 temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
+                 batch_size: int = 32) -> None:
+        from echoquant.segment.predictor import Predictor
+
+        self.predictor = Predictor(model, device=device, batch_size=batch_size, tta=tta,
+                                   temporal_window=temporal_window)
+        self.track, self.max_beats = track, max_beats
+
+    @property
+    def model_name(self) -> str:
+        return self.predictor.name
+
+    def score(self, source: str | Path | EchoCine, *, track: bool | None = None,
+              max_beats: int | None = None) -> EchoResult:
+        """Segment and measure one loop.
+
+        Args:
+            source: a DICOM/video path or an :class:`EchoCine` already read.
+            track, max_beats: override the analyzer's settings for this call.
+
+        Raises:
+            echoquant.errors.InputError: the file cannot be read as an echo loop.
+        """
+        path = None
+        if not isinstance(source, EchoCine):
+            path = str(source)
+            source = read_cine(source, require_loop=True)
+        cine = source
+        seg = self.predictor.predict(cine)
+        quant = quantify(cine, seg, track=self.track if track is None else track,
+                         max_beats=self.max_beats if max_beats is None else max_beats)
+        return EchoResult(quant=quant, lv_masks=seg.labels == LV_CAVITY, cine_info=cine.summary(), meta=cine.meta,
+                          input_flags=list(cine.flags), model=self.model_name,
+                          path=path or cine.meta.source_path)
+
+    def score_many(self, paths: Iterable[str | Path]) -> pd.DataFrame:
+        """Score files one after another; a file that fails gives a ``failed`` row.
+
+        Returns:
+            One row per path with the columns of ``results.csv``
+            (:data:`echoquant.export.tables.RESULT_COLUMNS`).
+        """
+        from echoquant.export.tables import error_row, result_row, results_frame
+
+        rows = []
+        for p in paths:
+            start = time.perf_counter()
+            try:
+                rows.append(result_row(self.score(p), elapsed_s=time.perf_counter() - start))
+            except EchoquantError as exc:
+                rows.append(error_row(p, exc))
+        return results_frame(rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_analyzer(model: str | None, device: str, tta: bool, temporal_window: int, batch_size: int) -> Analyzer:
+    return Analyzer(model, device, tta=tta, temporal_window=temporal_window, batch_size=batch_size)
+
+
+def score(source: str | Path | EchoCine, *, model: str | Path | None = None, device: str = "auto",
+          tta: bool = False, temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
+          batch_size: int = 32) -> EchoResult:
+    """Score one loop with a cached :class:`Analyzer` (the model loads once per process).
+
+    Args:
+        source: a DICOM/video path or an :class:`EchoCine`.
+        model, device, tta, temporal_window, batch_size: see :class:`Analyzer`; each
+            combination is loaded once and kept.
+        track, max_beats: per-call measurement options.
+
+    Returns:
+        An :class:`EchoResult`.
+    """
+    analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
+    return analyzer.score(source, track=track, max_beats=max_beats)

@@ -1,0 +1,1 @@
+"""What leaves echoquant: the results table, per-clip JSON, overlays and DICOM SR."""

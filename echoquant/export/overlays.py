@@ -1,0 +1,118 @@
+"""Pictures for checking a result by eye: the traced LV contour on every frame of
+the loop (GIF) and the volume and strain curves with ED/ES marked (PNG)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from echoquant._files import atomic_write_bytes
+from echoquant.io.cine import EchoCine
+
+if TYPE_CHECKING:
+    from echoquant.api import EchoResult
+
+__all__ = ["LABEL_COLORS", "draw_labels", "draw_contour", "write_contour_gif", "write_curves_png"]
+
+# RGB per label: LV cavity red, myocardium blue, LA green.
+LABEL_COLORS = {1: (255, 60, 60), 2: (60, 200, 255), 3: (80, 255, 80)}
+_ED, _ES = (255, 60, 60), (80, 160, 255)
+
+
+def draw_labels(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Outline every labelled structure of one grey frame; returns RGB uint8."""
+    rgb = np.repeat(frame[..., None], 3, axis=-1).copy()
+    for label, color in LABEL_COLORS.items():
+        mask = (labels == label).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(rgb, contours, -1, color, 1)
+    return rgb
+
+
+def draw_contour(frame: np.ndarray, points: np.ndarray | None, color: tuple[int, int, int] = (255, 220, 0),
+                 scale: int = 1) -> np.ndarray:
+    """Draw an open LV contour (``(N, 2)`` x, y pixels) with its apex and hinges on
+    a grey frame; returns RGB uint8. ``scale`` enlarges small loops first."""
+    rgb = np.repeat(frame[..., None], 3, axis=-1)
+    if scale > 1:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    if points is None or len(points) < 2:
+        return np.ascontiguousarray(rgb)
+    rgb = np.ascontiguousarray(rgb)
+    pts = np.round((points + 0.5) * scale - 0.5).astype(np.int32)
+    cv2.polylines(rgb, [pts], False, color, 1, lineType=cv2.LINE_AA)
+    for p in (pts[0], pts[-1], pts[len(pts) // 2]):
+        cv2.circle(rgb, (int(p[0]), int(p[1])), max(1, scale), color, -1)
+    return rgb
+
+
+def _sector_crop(cine: EchoCine) -> tuple[slice, slice]:
+    rows, cols = np.nonzero(cine.fan_mask)
+    if len(rows) == 0:
+        return slice(None), slice(None)
+    return slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+
+
+def write_contour_gif(path: str | Path, cine: EchoCine, contours: Sequence[np.ndarray | None],
+                      ed_frames: Sequence[int] = (), es_frames: Sequence[int] = (), max_width: int = 320) -> Path:
+    """The loop cropped to its sector with the traced contour on every frame; ED
+    frames drawn red, ES frames blue, others yellow."""
+    import imageio.v3 as iio
+
+    rs, cs = _sector_crop(cine)
+    width = cine.frames[0][rs, cs].shape[1]
+    scale = max(1, int(max_width // max(width, 1)) if width < max_width // 2 else 1)
+    ed, es = set(ed_frames), set(es_frames)
+    out = []
+    for t, frame in enumerate(cine.frames):
+        pts = None if contours[t] is None else contours[t] - np.array([cs.start or 0, rs.start or 0])
+        color = _ED if t in ed else _ES if t in es else (255, 220, 0)
+        img = draw_contour(frame[rs, cs], pts, color, scale)
+        if img.shape[1] > max_width:
+            f = max_width / img.shape[1]
+            img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        out.append(img)
+    buf = io.BytesIO()
+    duration = 1000.0 / cine.fps if cine.fps else 40.0  # only playback speed; never used for a measurement
+    iio.imwrite(buf, np.stack(out), extension=".gif", duration=duration, loop=0)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> Path:
+    """Volume (or area-based volume in px³) and tracked strain curves, ED/ES marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = result.quant.curves
+    vkey = "volume_ml" if "volume_ml" in curves else "volume_px3"
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    axes[0].plot(np.asarray(curves[vkey], dtype=float), "k-", lw=1)
+    axes[0].set_ylabel(vkey.replace("_", " ").replace("ml", "(mL)").replace("px3", "(px³, uncalibrated)"))
+    for b in result.quant.beats:
+        for ax in axes:
+            ax.axvline(b.ed_frame, color="tab:red", ls="--", lw=0.8)
+            ax.axvline(b.es_frame, color="tab:blue", ls=":", lw=0.8)
+    for frames, strain in zip(curves.get("strain_frames", []), curves.get("strain_pct", [])):
+        axes[1].plot(frames, strain, "-", color="tab:green", lw=1)
+    axes[1].axhline(0, color="grey", lw=0.5)
+    axes[1].set_ylabel("GLS (%)")
+    axes[1].set_xlabel("frame (red dashed ED, blue dotted ES)")
+    lvef = "withheld" if result.lvef_pct is None else f"{result.lvef_pct:.1f}%"
+    gls = "withheld" if result.gls_pct is None else f"{result.gls_pct:.1f}%"
+    axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {result.quant.summary.get('n_beats')}", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,149 @@
+"""DICOM Comprehensive SR (TID 1500 measurement report) of one scored loop, built
+with highdicom, so that a PACS can store the result next to the source instance.
+
+Content: LVEF (LN 18043-0), EDV (LN 18026-5), ESV (LN 18148-7) by the method of
+disks, single plane (DCM 125208), and GLS (DCM 130671); per measured beat, the ED
+and ES LV contours as POLYLINE regions on their frames of the source instance.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
+
+from echoquant import __version__
+from echoquant._files import atomic_path
+from echoquant.errors import InputError
+
+if TYPE_CHECKING:
+    from echoquant.api import EchoResult
+
+__all__ = ["CODES", "write_sr"]
+
+CODES = {
+    "lvef_pct": Code("18043-0", "LN", "Left ventricular Ejection fraction"),
+    "edv_ml": Code("18026-5", "LN", "Left ventricular end diastolic volume"),
+    "esv_ml": Code("18148-7", "LN", "Left ventricular end systolic volume"),
+    "gls_pct": Code("130671", "DCM", "Peak longitudinal Lagrangian strain"),
+    "method_of_disks": Code("125208", "DCM", "Method of Disks, single plane"),
+    "left_ventricle": Code("87878005", "SCT", "Left ventricle"),
+    "echocardiography": Code("40701008", "SCT", "Echocardiography"),
+}
+_UNITS = {"lvef_pct": Code("%", "UCUM", "%"), "gls_pct": Code("%", "UCUM", "%"),
+          "edv_ml": Code("ml", "UCUM", "mL"), "esv_ml": Code("ml", "UCUM", "mL")}
+
+
+def _measurement(key: str, value: float, volume_method: bool) -> hd.sr.Measurement:
+    return hd.sr.Measurement(name=CODES[key], value=float(value), unit=_UNITS[key],
+                             method=CODES["method_of_disks"] if volume_method else None)
+
+
+def _algorithm(model: str) -> hd.sr.AlgorithmIdentification:
+    return hd.sr.AlgorithmIdentification(name="echoquant", version=__version__, parameters=[f"model={model}"])
+
+
+def _contour_group(source: pydicom.Dataset, result: EchoResult, frame: int, label: str, key: str,
+                   value: float | None) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations | None:
+    points = result.quant.contours_px[frame]
+    if points is None:
+        return None
+    region = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+        # (column, row) pixel coordinates; DICOM's origin is the top-left corner of
+        # the first pixel, ours the pixel centre, hence +0.5.
+        graphic_data=np.asarray(points, dtype=np.float64) + 0.5,
+        source_image=hd.sr.SourceImageForRegion(source.SOPClassUID, source.SOPInstanceUID, [frame + 1]),
+    )
+    uid = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), label])
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=label),
+        referenced_region=region, finding_type=CODES["left_ventricle"], algorithm_id=_algorithm(result.model),
+        measurements=None if value is None else [_measurement(key, value, True)],
+    )
+
+
+# Type 2 attributes of the patient and study modules an SR copies from its evidence;
+# scanners (and anonymisers) leave some out, DICOM allows them empty.
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def _evidence(source: pydicom.Dataset) -> pydicom.Dataset:
+    ds = pydicom.Dataset(source)  # shallow copy: the caller's header stays as read
+    for keyword in _TYPE2:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
+
+
+def build_sr(source: pydicom.Dataset, result: EchoResult) -> hd.sr.ComprehensiveSR:
+    """The SR document for ``result`` measured on ``source`` (its header suffices)."""
+    source = _evidence(source)
+    groups = []
+    for k, beat in enumerate(result.quant.beats, start=1):
+        for frame, phase, key, value in ((beat.ed_frame, "ED", "edv_ml", beat.edv_ml),
+                                         (beat.es_frame, "ES", "esv_ml", beat.esv_ml)):
+            g = _contour_group(source, result, frame, f"LV endocardium beat {k} {phase} frame {frame + 1}", key, value)
+            if g is not None:
+                groups.append(g)
+    summary = [_measurement(key, getattr(result, key), key != "gls_pct")
+               for key in ("lvef_pct", "edv_ml", "esv_ml", "gls_pct") if getattr(result, key) is not None]
+    if summary:
+        uid = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "summary"])
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier="LV function (median over beats)"),
+            finding_type=CODES["left_ventricle"], algorithm_id=_algorithm(result.model), measurements=summary,
+            source_images=[hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, source.SOPInstanceUID)],
+        ))
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(entropy_srcs=["echoquant", result.model]), name="echoquant",
+            model_name=result.model[:64]),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=CODES["echocardiography"], imaging_measurements=groups,
+    )
+    with warnings.catch_warnings():
+        # highdicom warns about single-component person names and quotes the name:
+        # that would put a patient identifier into the log.
+        warnings.simplefilter("ignore", UserWarning)
+        return _comprehensive_sr(source, report)
+
+
+def _comprehensive_sr(source: pydicom.Dataset, report: hd.sr.MeasurementReport) -> hd.sr.ComprehensiveSR:
+    return hd.sr.ComprehensiveSR(
+        evidence=[source], content=report[0],
+        series_instance_uid=generate_uid(entropy_srcs=[str(source.SeriesInstanceUID), "echoquant-sr"]),
+        series_number=9001, sop_instance_uid=generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "echoquant-sr"]),
+        instance_number=1, manufacturer="echoquant", is_complete=True,
+        series_description="echoquant LV function (not verified by a clinician)",
+    )
+
+
+def write_sr(path: str | Path, source_path: str | Path, result: EchoResult) -> Path:
+    """Write the SR for ``result`` next to nothing else: one file, atomically.
+
+    Raises:
+        InputError: the source is not a DICOM instance (e.g. a video), so there is
+            nothing an SR could reference.
+    """
+    try:
+        source = pydicom.dcmread(source_path, stop_before_pixels=True)
+    except pydicom.errors.InvalidDicomError as exc:
+        raise InputError("an SR can only reference a DICOM source instance; this input is not one",
+                         path=source_path) from exc
+    sr = build_sr(source, result)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sr.save_as(tmp, enforce_file_format=True)
+    return path

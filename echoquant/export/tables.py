@@ -1,0 +1,135 @@
+"""The results table: one row per input file, the column contract of ``results.csv``.
+
+Downstream tools (``echoquant compare``, users' own scripts) depend on these column
+names; add columns, never rename them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from echoquant import __version__
+from echoquant._files import atomic_path
+from echoquant.errors import EchoquantError
+from echoquant.flags import flag_code
+
+if TYPE_CHECKING:
+    from echoquant.api import EchoResult
+
+__all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "result_row", "results_frame",
+           "write_tables"]
+
+N_SEGMENTS = 6
+_REGIONAL = [f"regional_strain_{k}_pct" for k in range(1, N_SEGMENTS + 1)]
+
+RESULT_COLUMNS = [
+    "path", "status", "error_code", "error",
+    "patient_id", "study_uid", "series_uid", "sop_uid", "timepoint", "view", "manufacturer", "scanner_model",
+    "n_frames", "fps", "timing_source", "spacing_mm", "spacing_row_mm", "spacing_col_mm", "calibration_source",
+    "heart_rate_bpm", "heart_rate_bpm_measured",
+    "lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct", "lvef_sd_pct", "gls_sd_pct",
+    "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source", "ed_frames", "es_frames",
+    *_REGIONAL, "regional_segments",
+    "qc_pass", "qc_flags", "model", "echoquant_version", "clip_id", "content_sha256", "elapsed_s",
+]
+_TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
+                 "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
+                 "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
+                 "echoquant_version", "clip_id", "content_sha256")
+# Columns that differ between two runs on the same input (excluded from determinism checks).
+TIMING_COLUMNS = ("elapsed_s",)
+
+_SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct", "lvef_sd_pct",
+                 "gls_sd_pct", "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source",
+                 "heart_rate_bpm_measured")
+
+
+def _round(v: Any, digits: int = 4) -> Any:
+    # Rounding keeps the table readable and stable in its last digits across platforms.
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, digits)
+    return v
+
+
+def _meta_cells(meta: Any) -> dict[str, Any]:
+    return {"patient_id": meta.patient_id, "study_uid": meta.study_uid, "series_uid": meta.series_uid,
+            "sop_uid": meta.sop_uid, "timepoint": meta.timepoint, "view": meta.view,
+            "manufacturer": meta.manufacturer, "scanner_model": meta.model}
+
+
+def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256: str | None = None,
+               elapsed_s: float | None = None) -> dict[str, Any]:
+    """The table row of a scored clip."""
+    info, summary = result.cine_info, result.quant.summary
+    spacing = info.get("spacing_mm")
+    row: dict[str, Any] = {"path": result.path, "status": "ok", "error_code": None, "error": None,
+                           **_meta_cells(result.meta)}
+    row.update({
+        "n_frames": info["n_frames"], "fps": info["fps"], "timing_source": info["timing_source"],
+        "spacing_mm": None if spacing is None else (spacing[0] + spacing[1]) / 2,
+        "spacing_row_mm": None if spacing is None else spacing[0],
+        "spacing_col_mm": None if spacing is None else spacing[1],
+        "calibration_source": info["calibration_source"], "heart_rate_bpm": info["heart_rate_bpm"],
+    })
+    row.update({k: summary.get(k) for k in _SUMMARY_KEYS})
+    row["ed_frames"] = ";".join(map(str, result.ed_frames))
+    row["es_frames"] = ";".join(map(str, result.es_frames))
+    regional = summary.get("regional_strain_pct") or {}
+    names = list(result.quant.segment_names)
+    for k, col in enumerate(_REGIONAL):
+        row[col] = regional.get(names[k]) if k < len(names) else None
+    row["regional_segments"] = ";".join(names)
+    row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
+                "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
+                "content_sha256": content_sha256, "elapsed_s": elapsed_s})
+    return {k: _round(v) for k, v in row.items()}
+
+
+def error_row(path: str | Path, exc: BaseException, *, status: str = "failed", clip_id: str | None = None,
+              content_sha256: str | None = None) -> dict[str, Any]:
+    """The table row of a clip that failed (or was skipped), with a readable error."""
+    if isinstance(exc, EchoquantError):
+        code, message = exc.code, exc.message
+    else:
+        # An unexpected error: the type says where to look; the batch goes on.
+        code, message = "internal_error", f"{type(exc).__name__}: {exc}; please report this with the file's header"
+    return {"path": str(path), "status": status, "error_code": code, "error": message, "qc_pass": False,
+            "qc_flags": "", "echoquant_version": __version__, "clip_id": clip_id, "content_sha256": content_sha256}
+
+
+def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame with every column of the contract, in its order."""
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    # Integers stay integers where present (pandas would make them floats next to NaN).
+    for col in ("n_frames", "n_beats", "n_complete_beats"):
+        df[col] = df[col].astype("Int64")
+    df["qc_pass"] = df["qc_pass"].astype("boolean")
+    # Text columns stay text even when every value is missing (a failed-only batch).
+    for col in _TEXT_COLUMNS:
+        df[col] = df[col].astype("string")
+    return df
+
+
+def write_tables(rows: list[dict[str, Any]], out_dir: str | Path, stem: str = "results") -> list[Path]:
+    """Write ``STEM.csv`` and ``STEM.parquet`` atomically; returns their paths."""
+    out_dir = Path(out_dir)
+    df = results_frame(rows)
+    csv, parquet = out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(parquet) as tmp:
+        df.to_parquet(tmp, index=False)
+    return [csv, parquet]
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A per-clip JSON record, or None when it is absent or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
