@@ -220,5 +220,78 @@ def collect(output: Annotated[Path, typer.Argument(help="Output folder of one or
         raise typer.Exit(code=2) from exc
 
 
+@app.command("compare")
+def compare_cmd(
+    results: Annotated[Path, typer.Argument(help="results.csv of `echoquant analyze`.")],
+    groups: Annotated[Path, typer.Option("--groups", help="CSV: subject_id, group [, timepoint, covariates].")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")],
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="CSV: path, subject_id [, timepoint].")] = None,
+    pattern: Annotated[str | None, typer.Option("--pattern", help="Regex on paths with (?P<subject>..) and optional (?P<timepoint>..).")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="Control group (default: control/placebo/vehicle/sham).")] = None,
+    timepoints: Annotated[str | None, typer.Option("--timepoints", help="Study order, comma-separated, e.g. baseline,week4.")] = None,
+    blind: Annotated[bool, typer.Option("--blind", help="Report groups as random codes; the key goes to OUT/unblinding_key.csv.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and the blinding codes.")] = 0,
+) -> None:
+    """Compare groups: OUT/stats.csv, stats.json, subjects.csv, excluded.csv, report.html."""
+    from echoquant.cohort import CohortInputError, blind_groups, read_groups
+    from echoquant.cohort import compare as run_compare
+    from echoquant.cohort.report import load_strain_curves
+
+    try:
+        import pandas as pd
+
+        table = pd.read_csv(results, dtype={"patient_id": str, "timepoint": str})
+        groups_df = read_groups(groups)
+        if blind:
+            groups_df, key = blind_groups(groups_df, seed)
+            output.mkdir(parents=True, exist_ok=True)
+            key.to_csv(output / "unblinding_key.csv", index=False)
+        report = run_compare(table, groups_df, mapping=None if mapping is None else pd.read_csv(mapping, dtype=str),
+                             pattern=pattern, reference=reference, seed=seed,
+                             timepoints=None if timepoints is None else timepoints.split(","),
+                             curves=load_strain_curves(results, table))
+    except (CohortInputError, OSError, ValueError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
+    for path in report.write(output):
+        console.print(f"wrote {path}")
+    _print_primary(report)
+
+
+def _print_primary(report) -> None:  # noqa: ANN001
+    table = Table(title=f"primary analysis: {report.design['primary_analysis']} vs {report.design['reference']}")
+    for col in ("endpoint", "timepoint", "group", "n", "diff [95% CI]", "p", "p (Holm)"):
+        table.add_column(col)
+    for _, r in report.primary.iterrows():
+        if str(r["endpoint"]).startswith("regional_"):
+            continue
+        ci = "–" if r["diff"] is None or pd_isna(r["diff"]) else f"{r['diff']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        p = "–" if pd_isna(r["p_value"]) else f"{r['p_value']:.3g}"
+        ph = "–" if pd_isna(r["p_holm"]) else f"{r['p_holm']:.3g}"
+        table.add_row(str(r["endpoint"]), str(r["timepoint"]), str(r["group"]), f"{r['n']}/{r['ref_n']}", ci, p, ph)
+    console.print(table)
+
+
+def pd_isna(v) -> bool:  # noqa: ANN001
+    import pandas as pd
+
+    return v is None or bool(pd.isna(v))
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("echoquant_demo"),
+    n_per_group: Annotated[int, typer.Option("--n-per-group", min=3, help="Mice per group.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic study.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for generation and decoding.")] = 2,
+) -> None:
+    """End to end on built-in data: generate a synthetic preclinical study (treated
+    vs control mice, baseline and week 4, DICOM), analyse it blind, compare the
+    groups and write the report (OUT/report/report.html)."""
+    from echoquant.demo import run_demo
+
+    run_demo(output, n_per_group=n_per_group, seed=seed, workers=workers, console=console)
+
+
 if __name__ == "__main__":
     app()

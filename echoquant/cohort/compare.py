@@ -1,0 +1,217 @@
+"""Treated-versus-control comparison of a results table: :func:`compare`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from echoquant import __version__
+from echoquant._files import atomic_path, atomic_write_text
+from echoquant.cohort.aggregate import endpoints_in, exclude, per_subject
+from echoquant.cohort.design import CohortInputError, assign_subjects, check_groups, order_timepoints
+from echoquant.cohort.stats import ancova, describe, holm, icc_oneway, mixed_model, two_groups
+
+__all__ = ["STATS_COLUMNS", "CohortReport", "compare"]
+
+STATS_COLUMNS = [
+    "endpoint", "analysis", "timepoint", "group", "reference", "n", "ref_n", "mean", "ref_mean", "sd", "ref_sd",
+    "median", "ref_median", "q1", "q3", "ref_q1", "ref_q3", "diff", "ci_low", "ci_high", "p_value", "test",
+    "p_mannwhitney", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high", "p_holm", "n_per_group_80pct_power",
+    "primary",
+]
+
+
+@dataclass
+class CohortReport:
+    """Everything :func:`compare` found.
+
+    Attributes:
+        stats: one row per endpoint, analysis, timepoint and group (:data:`STATS_COLUMNS`).
+        subjects: per-subject (and timepoint) means with clip counts and group.
+        excluded: clips left out, each with its reason.
+        repeatability: ICC and CV per endpoint where subjects have repeated clips.
+        design: groups, reference, timepoints, counts.
+        curves: per-clip strain curves (resampled to 0-100 % of the cycle), if given.
+    """
+
+    stats: pd.DataFrame
+    subjects: pd.DataFrame
+    excluded: pd.DataFrame
+    repeatability: pd.DataFrame
+    design: dict[str, Any]
+    clips: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    curves: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    @property
+    def primary(self) -> pd.DataFrame:
+        return self.stats[self.stats["primary"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        def records(df: pd.DataFrame) -> list[dict]:
+            return json.loads(df.to_json(orient="records"))
+
+        return {"echoquant_version": __version__, "design": self.design, "stats": records(self.stats),
+                "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
+
+    def write(self, out_dir: str | Path, *, html: bool = True) -> list[Path]:
+        """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv`` and
+        ``report.html`` into ``out_dir`` (each atomically)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in (("stats.csv", self.stats), ("subjects.csv", self.subjects), ("excluded.csv", self.excluded)):
+            with atomic_path(out / name) as tmp:
+                df.to_csv(tmp, index=False)
+            written.append(out / name)
+        atomic_write_text(out / "stats.json", json.dumps(self.to_dict(), indent=1))
+        written.append(out / "stats.json")
+        if html:
+            from echoquant.cohort.report import render_html
+
+            atomic_write_text(out / "report.html", render_html(self))
+            written.append(out / "report.html")
+        return written
+
+
+def _reference(groups: list[str], reference: str | None) -> str:
+    if reference is not None:
+        if reference not in groups:
+            raise CohortInputError(f"reference group {reference!r} is not among the groups {groups}")
+        return reference
+    for name in groups:
+        if name.lower() in ("control", "controls", "placebo", "vehicle", "sham", "saline"):
+            return name
+    return sorted(groups)[0]
+
+
+def _described(x: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    a, b = describe(x), describe(ref)
+    return {"n": a["n"], "ref_n": b["n"], "mean": a["mean"], "ref_mean": b["mean"], "sd": a["sd"],
+            "ref_sd": b["sd"], "median": a["median"], "ref_median": b["median"], "q1": a["q1"], "q3": a["q3"],
+            "ref_q1": b["q1"], "ref_q3": b["q3"]}
+
+
+def _between(subjects: pd.DataFrame, e: str, timepoints: list[str], others: list[str], ref: str,
+             n_boot: int, seed: int) -> list[dict]:
+    rows = []
+    for t in timepoints:
+        at = subjects[subjects["timepoint"] == t]
+        r = at.loc[at["group"] == ref, e].to_numpy(float)
+        for g in others:
+            x = at.loc[at["group"] == g, e].to_numpy(float)
+            rows.append({"endpoint": e, "analysis": "between_groups", "timepoint": t, "group": g, "reference": ref,
+                         **_described(x, r), **two_groups(x, r, n_boot=n_boot, seed=seed)})
+    return rows
+
+
+def _longitudinal(subjects: pd.DataFrame, e: str, timepoints: list[str], others: list[str], ref: str,
+                  n_boot: int, seed: int) -> list[dict]:
+    wide = subjects.pivot_table(index=["subject_id", "group"], columns="timepoint", values=e).reset_index()
+    base = timepoints[0]
+    rows = []
+    for t in timepoints[1:]:
+        if t not in wide or base not in wide:
+            continue
+        pair = wide.dropna(subset=[base, t])
+        change = pair[t] - pair[base]
+        for g in others:
+            x, r = change[pair["group"] == g].to_numpy(float), change[pair["group"] == ref].to_numpy(float)
+            rows.append({"endpoint": e, "analysis": "change_from_baseline", "timepoint": t, "group": g,
+                         "reference": ref, **_described(x, r), **two_groups(x, r, n_boot=n_boot, seed=seed)})
+            follow = pair.rename(columns={t: "follow", base: "baseline"})
+            xf, rf = (follow.loc[follow["group"] == k, "follow"].to_numpy(float) for k in (g, ref))
+            rows.append({"endpoint": e, "analysis": "ancova", "timepoint": t, "group": g, "reference": ref,
+                         **_described(xf, rf), **ancova(follow, g, ref)})
+    if len(timepoints) >= 3:
+        long = subjects[["subject_id", "group", "timepoint", e]].rename(columns={e: "value"})
+        for m in mixed_model(long, ref, timepoints):
+            if "note" in m:
+                continue
+            at = subjects[subjects["timepoint"] == m["timepoint"]]
+            x, r = (at.loc[at["group"] == k, e].to_numpy(float) for k in (m["group"], ref))
+            rows.append({"endpoint": e, "analysis": "mixed_model", "reference": ref, **_described(x, r),
+                         **{k: v for k, v in m.items() if k != "converged"}})
+    return rows
+
+
+def _mark(stats: pd.DataFrame, n_timepoints: int) -> pd.DataFrame:
+    """Holm across endpoints within each analysis, timepoint and group; mark primary rows."""
+    stats["p_holm"] = None
+    for _, idx in stats.groupby(["analysis", "timepoint", "group"], dropna=False).groups.items():
+        stats.loc[idx, "p_holm"] = holm(list(stats.loc[idx, "p_value"]))
+    primary = "ancova" if n_timepoints >= 2 else "between_groups"
+    stats["primary"] = stats["analysis"] == primary
+    return stats
+
+
+def _repeatability(clips: pd.DataFrame, endpoints: list[str]) -> pd.DataFrame:
+    rows = []
+    unit = clips["subject_id"].astype(str) + "|" + clips["timepoint"].astype(str)
+    for e in endpoints:
+        r = icc_oneway(pd.DataFrame({"unit": unit, "value": pd.to_numeric(clips[e], errors="coerce")}))
+        if r["icc"] is not None:
+            rows.append({"endpoint": e, **r})
+    return pd.DataFrame(rows, columns=["endpoint", "icc", "cv_pct", "n_units"])
+
+
+def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFrame | None = None,
+            pattern: str | None = None, reference: str | None = None, endpoints: list[str] | None = None,
+            timepoints: list[str] | None = None, n_boot: int = 2000, seed: int = 0,
+            curves: dict[str, np.ndarray] | None = None) -> CohortReport:
+    """Compare groups on every endpoint.
+
+    Clips are matched to subjects (see :func:`~echoquant.cohort.design.assign_subjects`),
+    QC failures and unmatched clips excluded and listed, clips averaged per subject
+    and timepoint, and then per endpoint: descriptives, Welch's t-test and
+    Mann-Whitney, Hedges' g (bootstrap CI) at each timepoint; with a baseline, the
+    change from baseline and ANCOVA (follow-up ~ group + baseline, the primary
+    analysis); with three or more timepoints, a linear mixed model (group x time,
+    random intercept per subject). Holm correction across endpoints.
+
+    Args:
+        results: ``results.csv`` rows of ``echoquant analyze``.
+        groups: ``subject_id, group`` (+ optional ``timepoint`` and covariates).
+        mapping, pattern: other ways to find each clip's subject (and timepoint).
+        reference: the control group (default: a group named control/placebo/
+            vehicle/sham, else the first by name).
+        endpoints: columns to compare (default LVEF, GLS, EDV, ESV, regional strain).
+        timepoints: study order of the timepoints (default: baseline-like first).
+        n_boot: bootstrap resamples for the CI of Hedges' g (0 = none).
+        seed: bootstrap seed (same seed, same numbers).
+        curves: per-clip strain curves keyed by path, for the report's plot.
+
+    Returns:
+        A :class:`CohortReport`.
+    """
+    groups = check_groups(groups)
+    if "path" not in results.columns:
+        raise CohortInputError(f"results table has no path column; pass results.csv of `echoquant analyze`, got "
+                               f"columns {list(results.columns)[:8]}")
+    clips = assign_subjects(results, mapping=mapping, pattern=pattern)
+    clips, excluded = exclude(clips, groups)
+    if clips.empty:
+        raise CohortInputError("no clip is left after QC and matching to subjects; see the excluded list "
+                               f"({len(excluded)} clips): {excluded['reason'].value_counts().to_dict()}")
+    eps = endpoints_in(clips, endpoints)
+    subjects = per_subject(clips, groups, eps)
+    tps = order_timepoints(list(subjects["timepoint"].unique()), timepoints)
+    names = sorted(subjects["group"].unique())
+    ref = _reference(names, reference)
+    others = [g for g in names if g != ref]
+    rows = []
+    for e in eps:
+        rows += _between(subjects, e, tps, others, ref, n_boot, seed)
+        if len(tps) >= 2:
+            rows += _longitudinal(subjects, e, tps, others, ref, n_boot, seed)
+    stats = _mark(pd.DataFrame(rows, columns=[c for c in STATS_COLUMNS if c not in ("p_holm", "primary")]), len(tps))
+    design = {"groups": names, "reference": ref, "timepoints": tps, "endpoints": eps,
+              "n_subjects": {g: int(subjects.loc[subjects["group"] == g, "subject_id"].nunique()) for g in names},
+              "n_clips_analysed": int(len(clips)), "n_clips_excluded": int(len(excluded)),
+              "primary_analysis": "ancova" if len(tps) >= 2 else "between_groups (Welch)"}
+    return CohortReport(stats[STATS_COLUMNS], subjects, excluded, _repeatability(clips, eps), design, clips,
+                        curves or {})

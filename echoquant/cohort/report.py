@@ -1,0 +1,188 @@
+"""A self-contained HTML report (tables and embedded PNG plots) of a :class:`CohortReport`."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from echoquant import __version__
+
+if TYPE_CHECKING:
+    from echoquant.cohort.compare import CohortReport
+
+__all__ = ["CURVE_POINTS", "figures", "load_strain_curves", "render_html"]
+
+CURVE_POINTS = 50
+_LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)"}
+
+
+def load_strain_curves(results_csv: str | Path, results: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each clip's mean strain curve over its beats, resampled to 0-100 % of the
+    tracked cycle, read from the ``clips/`` records next to ``results.csv``."""
+    folder = Path(results_csv).parent / "clips"
+    out = {}
+    for _, row in results.iterrows():
+        path = folder / f"{row.get('clip_id')}.json"
+        if row.get("status") != "ok" or not path.is_file():
+            continue
+        curves = (json.loads(path.read_text()).get("result") or {}).get("curves", {})
+        beats = [np.asarray(c, dtype=float) for c in curves.get("strain_pct", []) if c and len(c) >= 3]
+        if beats:
+            grid = np.linspace(0, 1, CURVE_POINTS)
+            out[str(row["path"])] = np.mean([np.interp(grid, np.linspace(0, 1, len(b)), b) for b in beats], axis=0)
+    return out
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _points_and_boxes(report: CohortReport):
+    import matplotlib.pyplot as plt
+
+    eps = [e for e in report.design["endpoints"] if not e.startswith("regional_")][:4]
+    tps, groups = report.design["timepoints"], report.design["groups"]
+    fig, axes = plt.subplots(1, len(eps), figsize=(3.6 * len(eps), 3.6), squeeze=False)
+    rng = np.random.default_rng(0)  # jitter only; fixed so that the picture is reproducible
+    colors = plt.get_cmap("tab10")
+    for ax, e in zip(axes[0], eps):
+        pos, ticks = 0, []
+        for t in tps:
+            for gi, g in enumerate(groups):
+                v = report.subjects.loc[(report.subjects["timepoint"] == t) & (report.subjects["group"] == g), e]
+                v = v.dropna().to_numpy(float)
+                if len(v):
+                    ax.boxplot([v], positions=[pos], widths=0.6, showfliers=False)
+                    ax.scatter(pos + rng.uniform(-0.15, 0.15, len(v)), v, s=14, color=colors(gi), alpha=0.8,
+                               label=g if t == tps[0] else None)
+                ticks.append((pos, f"{g}\n{t}" if len(tps) > 1 else g))
+                pos += 1
+            pos += 0.6
+        ax.set_xticks([p for p, _ in ticks], [n for _, n in ticks], fontsize=7)
+        ax.set_title(_LABELS.get(e, e), fontsize=10)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _strain_curves(report: CohortReport):
+    import matplotlib.pyplot as plt
+
+    tps, groups = report.design["timepoints"], report.design["groups"]
+    fig, axes = plt.subplots(1, len(tps), figsize=(4.2 * len(tps), 3.4), squeeze=False, sharey=True)
+    clips = report.clips
+    grid = np.linspace(0, 100, CURVE_POINTS)
+    for ax, t in zip(axes[0], tps):
+        for gi, g in enumerate(groups):
+            paths = clips.loc[(clips["timepoint"] == t) & clips["subject_id"].isin(
+                report.subjects.loc[report.subjects["group"] == g, "subject_id"]), "path"]
+            c = np.array([report.curves[p] for p in paths.astype(str) if p in report.curves])
+            if len(c):
+                m, s = c.mean(axis=0), c.std(axis=0, ddof=1) if len(c) > 1 else np.zeros(CURVE_POINTS)
+                ax.plot(grid, m, color=plt.get_cmap("tab10")(gi), label=f"{g} (n={len(c)} clips)")
+                ax.fill_between(grid, m - s, m + s, color=plt.get_cmap("tab10")(gi), alpha=0.2)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_title(f"longitudinal strain, {t}", fontsize=10)
+        ax.set_xlabel("% of tracked cycle (from ED)")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("strain (%), mean ± SD")
+    fig.tight_layout()
+    return fig
+
+
+def _lvef_vs_gls(report: CohortReport):
+    import matplotlib.pyplot as plt
+
+    s = report.subjects
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    markers = "osD^v"
+    for gi, g in enumerate(report.design["groups"]):
+        for ti, t in enumerate(report.design["timepoints"]):
+            d = s[(s["group"] == g) & (s["timepoint"] == t)]
+            if {"lvef_pct", "gls_pct"} <= set(d.columns) and len(d):
+                ax.scatter(d["gls_pct"], d["lvef_pct"], color=plt.get_cmap("tab10")(gi),
+                           marker=markers[ti % len(markers)], s=18, label=f"{g}, {t}")
+    ax.set_xlabel("GLS (%)")
+    ax.set_ylabel("LVEF (%)")
+    ax.set_title("LVEF against GLS (per subject)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figures(report: CohortReport) -> dict[str, object]:
+    """The report's matplotlib figures by name (also used for the docs screenshot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figs = {"endpoints": _points_and_boxes(report)}
+    if report.curves:
+        figs["strain_curves"] = _strain_curves(report)
+    if {"lvef_pct", "gls_pct"} <= set(report.design["endpoints"]):
+        figs["lvef_vs_gls"] = _lvef_vs_gls(report)
+    return figs
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)) or v is pd.NA:
+        return "–"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.3g}" if abs(v) < 1e-3 else f"{v:.3f}".rstrip("0").rstrip(".")
+    return html.escape(str(v))
+
+
+def _table(df: pd.DataFrame, columns: list[str] | None = None) -> str:
+    if df.empty:
+        return "<p><em>none</em></p>"
+    cols = columns or list(df.columns)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>" for _, r in df.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+.note{background:#fff8e1;padding:0.6em;border-left:4px solid #f0b400}"""
+
+
+def render_html(report: CohortReport) -> str:
+    """The whole report as one HTML string with plots embedded as base64 PNG."""
+    d = report.design
+    key_cols = ["endpoint", "analysis", "timepoint", "group", "reference", "n", "ref_n", "mean", "ref_mean",
+                "diff", "ci_low", "ci_high", "p_value", "p_holm", "test", "hedges_g", "n_per_group_80pct_power"]
+    imgs = "".join(f'<h3>{html.escape(name.replace("_", " "))}</h3><img src="data:image/png;base64,{_png(f)}">'
+                   for name, f in figures(report).items())
+    n_subj = ", ".join(f"{html.escape(g)}: {n}" for g, n in d["n_subjects"].items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>echoquant cohort report</title>
+<style>{_CSS}</style></head><body>
+<h1>Cohort comparison</h1>
+<p>Groups {', '.join(map(html.escape, d['groups']))} (reference <b>{html.escape(d['reference'])}</b>);
+subjects per group {n_subj}; timepoints {', '.join(map(html.escape, d['timepoints']))};
+{d['n_clips_analysed']} clips analysed, {d['n_clips_excluded']} excluded (listed below).
+Primary analysis: <b>{html.escape(d['primary_analysis'])}</b>.</p>
+<p class="note">Methods. Measurements were made blind to group (echoquant analyze never reads group labels);
+groups were joined afterwards. Clips failing QC were excluded. Values are means of each subject's clips per
+timepoint. Between groups: Welch's t-test (unequal variances) with the 95% CI of the difference of means,
+Mann-Whitney U, Hedges' g with a percentile bootstrap CI. With a baseline: change from baseline (Welch) and
+ANCOVA (follow-up ~ group + baseline, OLS). With three or more timepoints: linear mixed model value ~ group ×
+time with a random intercept per subject (REML). Holm correction across endpoints within each analysis.
+n per group for 80% power at the observed Hedges' g (two-sided α = 0.05).</p>
+<h2>Primary results</h2>{_table(report.primary, key_cols)}
+<h2>Plots</h2>{imgs}
+<h2>All comparisons</h2>{_table(report.stats, key_cols + ['p_mannwhitney', 'hedges_g_ci_low', 'hedges_g_ci_high'])}
+<h2>Repeatability (repeated clips of one subject and timepoint)</h2>{_table(report.repeatability)}
+<h2>Excluded clips</h2>{_table(report.excluded)}
+<p><small>echoquant {__version__}</small></p></body></html>"""
