@@ -21,6 +21,7 @@ import hashlib
 import json
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,11 @@ from echoquant._files import atomic_write_text, sweep_partials
 from echoquant.api import Analyzer, EchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
 from echoquant.export.tables import error_row, read_record, result_row, write_tables
+from echoquant.flags import make_flag
 from echoquant.io import read_cine
 from echoquant.io.cine import EchoCine
 from echoquant.io.video import VIDEO_SUFFIXES
+from echoquant.privacy import scrub_for
 
 __all__ = ["BatchError", "BatchOptions", "BatchSummary", "clip_id_for", "collect", "collect_inputs",
            "run_batch", "select_part"]
@@ -200,7 +203,14 @@ class _LoadDataset(Dataset):
             if _done(record, sha, self.model):
                 return _Loaded(path, cid, sha, row=record["row"], resumed=True)
         try:
-            return _Loaded(path, cid, sha, cine=read_cine(path, require_loop=True))
+            with warnings.catch_warnings(record=True) as caught:
+                # pydicom warnings can quote header values; they go to the clip's flags, scrubbed
+                warnings.simplefilter("always")
+                cine = read_cine(path, require_loop=True)
+            if caught:
+                cine.flags.append(make_flag("reader_warnings", scrub_for(path, "; ".join(
+                    sorted({str(w.message)[:200] for w in caught}))[:1000])))
+            return _Loaded(path, cid, sha, cine=cine)
         except NotDicomError as exc:
             status = "skipped" if path.suffix.lower() in SIDECAR_SUFFIXES else "failed"
             return _Loaded(path, cid, sha, row=error_row(path, exc, status=status, clip_id=cid, content_sha256=sha))
@@ -354,7 +364,8 @@ def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | P
         def tick(row: dict[str, Any]) -> None:
             progress.advance(task)
             if row.get("status") == "failed":
-                # the path and the error code only: no header values (identifiers) in logs
-                progress.console.print(f"[yellow]failed[/yellow] {row['path']}: {row['error_code']}")
+                # the path and the error code only, identifiers scrubbed (folders are often named by patient)
+                shown = scrub_for(row["path"], str(row["path"]))
+                progress.console.print(f"[yellow]failed[/yellow] {shown}: {row['error_code']}")
 
         return run_batch(inputs, out, analyzer, options, on_clip=tick)

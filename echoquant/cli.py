@@ -37,18 +37,26 @@ def main(
 
 
 @app.command()
-def info(path: Annotated[Path, typer.Argument(help="A DICOM file or video.")]) -> None:
+def info(
+    path: Annotated[Path, typer.Argument(help="A DICOM file or video.")],
+    show_identifiers: Annotated[bool, typer.Option("--show-identifiers", help="Print the PatientID too.")] = False,
+) -> None:
     """Read one loop and print what echoquant sees in it (JSON): frames, timing,
-    calibration, sector, ECG, flags and identifiers."""
+    calibration, sector, ECG, flags and identifiers (PatientID only when asked)."""
     from echoquant.errors import EchoquantError
     from echoquant.io import read_cine
 
     try:
         cine = read_cine(path)
     except EchoquantError as exc:
-        console.print(f"[red]{exc.code}[/red]: {exc}")
+        from echoquant.privacy import scrub_for
+
+        console.print(f"[red]{exc.code}[/red]: {scrub_for(path, str(exc))}")
         raise typer.Exit(code=2) from exc
-    typer.echo(json.dumps(cine.summary(), indent=2))
+    summary = cine.summary()
+    if not show_identifiers and summary["meta"].get("patient_id"):
+        summary["meta"]["patient_id"] = "<hidden: pass --show-identifiers>"
+    typer.echo(json.dumps(summary, indent=2))
 
 
 @app.command("scan")
@@ -265,7 +273,7 @@ def _print_primary(report) -> None:  # noqa: ANN001
     for _, r in report.primary.iterrows():
         if str(r["endpoint"]).startswith("regional_"):
             continue
-        ci = "–" if r["diff"] is None or pd_isna(r["diff"]) else f"{r['diff']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        ci = "–" if r["diff"] is None or pd_isna(r["diff"]) else f"{r['diff']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
         p = "–" if pd_isna(r["p_value"]) else f"{r['p_value']:.3g}"
         ph = "–" if pd_isna(r["p_holm"]) else f"{r['p_holm']:.3g}"
         table.add_row(str(r["endpoint"]), str(r["timepoint"]), str(r["group"]), f"{r['n']}/{r['ref_n']}", ci, p, ph)

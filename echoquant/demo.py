@@ -53,7 +53,8 @@ def run_demo(output: str | Path, *, n_per_group: int = 10, seed: int = 0, worker
     console.print("[bold]2/3[/bold] analysing blind (no group labels are read)")
     analysis = out / "analysis"
     options = BatchOptions(resume=(analysis / "clips").is_dir(), workers=min(workers, 1), overlays=False)
-    summary = analyze([data / "dicom"], analysis, options=options)
+    # the DICOM files only: the generator's label and truth side-cars stay out of the table
+    summary = analyze(sorted((data / "dicom").glob("*.dcm")), analysis, options=options)
     console.print(f"    {summary.count('ok')} ok, {summary.n_failed} failed in {summary.elapsed_s:.0f} s")
     console.print("[bold]3/3[/bold] unblinding and comparing groups")
     results = pd.read_csv(analysis / "results.csv", dtype={"patient_id": str, "timepoint": str})

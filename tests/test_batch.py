@@ -234,3 +234,18 @@ def test_sigkill_then_continue_gives_every_clip_once(study: Path, first_run, tmp
     assert got.index.is_unique and sorted(got.index) == sorted(ref.index)
     cols = ["status", "error_code", "lvef_pct", "edv_ml", "esv_ml", "gls_pct", "n_beats"]
     pd.testing.assert_frame_equal(got.loc[ref.index, cols], ref[cols])
+
+
+def test_hydra_infer_config_runs_the_same_batch(study: Path, tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from echoquant.infer import infer
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    with initialize_config_dir(str(configs), version_base="1.3"):
+        cfg = compose("infer", overrides=[f"input=[{study / 'garbage.dcm'},{study / 'notes.txt'}]",
+                                          f"output={tmp_path / 'o'}", "device=cpu", "workers=0",
+                                          "show_progress=false", "num_parts=1"])
+    summary = infer(cfg)
+    assert [r["status"] for r in summary.rows] == ["failed", "skipped"]
+    assert (tmp_path / "o" / "results.csv").is_file()

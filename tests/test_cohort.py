@@ -199,3 +199,18 @@ def test_ci_coverage_and_type1_error_over_seeds() -> None:
         res, grp = simulate(5000 + seed, n=10, effect=0.0)
         rejections += _row(compare(res, grp, n_boot=0, endpoints=["lvef_pct"]), "between_groups")["p_value"] < 0.05
     assert 0.02 <= rejections / n_null <= 0.08
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path) -> None:
+    """The README's first command, small: generate, analyse blind, compare, report."""
+    from echoquant.demo import run_demo
+
+    report = run_demo(tmp_path / "demo", n_per_group=3, seed=1, workers=2)
+    assert report.is_file() and "ancova" in report.read_text()
+    results = pd.read_csv(tmp_path / "demo" / "analysis" / "results.csv")
+    assert len(results) == 12 and (results["status"] == "ok").all()
+    stats = pd.read_csv(tmp_path / "demo" / "report" / "stats.csv")
+    assert {"lvef_pct", "gls_pct"} <= set(stats["endpoint"])
+    check = pd.read_csv(tmp_path / "demo" / "report" / "truth_check.csv").set_index("endpoint")
+    assert check.loc["lvef_pct", "mae"] < 10

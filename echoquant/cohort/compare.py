@@ -192,7 +192,10 @@ def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFram
     if "path" not in results.columns:
         raise CohortInputError(f"results table has no path column; pass results.csv of `echoquant analyze`, got "
                                f"columns {list(results.columns)[:8]}")
-    clips = assign_subjects(results, mapping=mapping, pattern=pattern)
+    # skipped files (side-cars, SR, DICOMDIR) were never loops: not clips, not exclusions
+    status = results["status"] if "status" in results.columns else pd.Series("ok", index=results.index)
+    n_skipped = int((status == "skipped").sum())
+    clips = assign_subjects(results[status != "skipped"], mapping=mapping, pattern=pattern)
     clips, excluded = exclude(clips, groups)
     if clips.empty:
         raise CohortInputError("no clip is left after QC and matching to subjects; see the excluded list "
@@ -212,6 +215,7 @@ def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFram
     design = {"groups": names, "reference": ref, "timepoints": tps, "endpoints": eps,
               "n_subjects": {g: int(subjects.loc[subjects["group"] == g, "subject_id"].nunique()) for g in names},
               "n_clips_analysed": int(len(clips)), "n_clips_excluded": int(len(excluded)),
+              "n_files_skipped": n_skipped,
               "primary_analysis": "ancova" if len(tps) >= 2 else "between_groups (Welch)"}
     return CohortReport(stats[STATS_COLUMNS], subjects, excluded, _repeatability(clips, eps), design, clips,
                         curves or {})

@@ -17,6 +17,7 @@ from echoquant import __version__
 from echoquant._files import atomic_path
 from echoquant.errors import EchoquantError
 from echoquant.flags import flag_code
+from echoquant.privacy import scrub_for
 
 if TYPE_CHECKING:
     from echoquant.api import EchoResult
@@ -98,6 +99,8 @@ def error_row(path: str | Path, exc: BaseException, *, status: str = "failed", c
     else:
         # An unexpected error: the type says where to look; the batch goes on.
         code, message = "internal_error", f"{type(exc).__name__}: {exc}; please report this with the file's header"
+    # Error messages can quote header values: no patient identifiers in them.
+    message = scrub_for(path, message)
     return {"path": str(path), "status": status, "error_code": code, "error": message, "qc_pass": False,
             "qc_flags": "", "echoquant_version": __version__, "clip_id": clip_id, "content_sha256": content_sha256}
 

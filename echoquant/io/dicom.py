@@ -11,7 +11,7 @@ from echoquant.flags import make_flag
 from echoquant.io.cine import EcgTrace, EchoCine, SectorBox
 from echoquant.io.ecg import ecg_from_region, ecg_from_waveform
 from echoquant.io.fan import estimate_fan_mask
-from echoquant.io.header import check_sizes, check_ultrasound_image, header_meta, read_header
+from echoquant.io.header import check_pixel_budget, check_sizes, check_ultrasound_image, header_meta, read_header
 from echoquant.io.pixels import DecodedPixels, check_decoder, decode_frames
 from echoquant.io.regions import UltrasoundRegion, calibrate, parse_regions
 from echoquant.io.timing import read_heart_rate, read_timing
@@ -66,6 +66,7 @@ def read_dicom_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine
             "cardiac cycle; export the cine loop instead of a still",
             path=path,
         )
+    check_pixel_budget(ds, path, n_frames, rows, cols)
     check_decoder(ds, path)
     pixels = decode_frames(path, ds, n_frames, rows, cols)
 

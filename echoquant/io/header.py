@@ -11,6 +11,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 
 from echoquant.errors import (
     CorruptPixelDataError,
@@ -218,6 +219,41 @@ def check_sizes(ds: Dataset, path: Path | None = None) -> tuple[int, int, int]:
             path=path,
         )
     return n_frames, rows, cols
+
+
+# Compressed echo frames shrink 10-100x; a header claiming more than this ratio over
+# the whole file (and a large output) is corrupt, and is refused before allocation.
+MAX_COMPRESSION_RATIO = 2000
+_SMALL_OUTPUT_BYTES = 256 * 1024**2
+
+
+def check_pixel_budget(ds: Dataset, path: Path, n_frames: int, rows: int, cols: int) -> None:
+    """Compare the pixel data the header declares with the bytes the file holds,
+    before any frame array is allocated.
+
+    Raises:
+        CorruptPixelDataError: uncompressed pixel data shorter than declared.
+        UnsafeHeaderError: compressed data that would have to expand implausibly.
+    """
+    file_size = path.stat().st_size
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits = int(ds.BitsAllocated)
+    meta = getattr(ds, "file_meta", None)
+    ts = None if meta is None else meta.get("TransferSyntaxUID", None)
+    encapsulated = ts is not None and UID(str(ts)).is_encapsulated
+    if not encapsulated:
+        declared = rows * cols * n_frames * samples * bits // 8
+        if declared > file_size:
+            raise CorruptPixelDataError(
+                f"the header declares {declared / 1e6:.1f} MB of uncompressed pixel data but the file holds "
+                f"{file_size / 1e6:.1f} MB; the file is truncated or Rows/Columns/NumberOfFrames are wrong: "
+                "export it again", path=path)
+        return
+    grey = rows * cols * n_frames
+    if grey > _SMALL_OUTPUT_BYTES and grey > MAX_COMPRESSION_RATIO * file_size:
+        raise UnsafeHeaderError(
+            f"refused before decoding: {n_frames} frames of {rows} x {cols} from {file_size / 1e6:.1f} MB of "
+            f"compressed data would be a >{MAX_COMPRESSION_RATIO}x expansion; the header is corrupt", path=path)
 
 
 def coded_view(ds: Dataset) -> str | None:
