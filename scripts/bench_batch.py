@@ -28,7 +28,8 @@ from _report import emit  # noqa: E402
 
 from echoquant import Analyzer, __version__  # noqa: E402
 from echoquant.batch import BatchOptions, run_batch  # noqa: E402
-from echoquant.synth import write_suite  # noqa: E402
+from echoquant.synth import generate_case, sample_params  # noqa: E402
+from echoquant.synth.write import write_case  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -39,6 +40,44 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def run(n: int, unique: int, preset: str = "mouse", workers: int = 1, tracking: bool = True,
+        canvas: tuple[int, int] | None = None, short: bool = False) -> dict:
+    """Analyse ``n`` clips (copies of ``unique`` generated loops); returns the measures."""
+    tmp = Path(tempfile.mkdtemp(prefix="eq_bench_batch_"))
+    try:
+        gen = tmp / "gen"
+        overrides = {} if canvas is None else {"canvas": canvas}
+        if short:  # ~1.7 beats at 30 frames/s: many clips in little time, for the memory run
+            overrides.update(n_beats=1.7, fps=30.0)
+        rows = [write_case(generate_case(sample_params(preset, 777 + k, **overrides)), gen, f"u{k:03d}",
+                           compression="jpeg") for k in range(unique)]
+        study = tmp / "study"
+        study.mkdir()
+        total_frames = 0
+        for k in range(n):
+            src = rows[k % unique]
+            shutil.copy(gen / src["file"], study / f"clip{k:05d}.dcm")
+            total_frames += int(src["n_frames"])
+        analyzer = Analyzer(device="auto", track=tracking)
+        rss: list[float] = []
+        start = time.perf_counter()
+        summary = run_batch([study], tmp / "out", analyzer, BatchOptions(workers=workers, flush_every=50),
+                            on_clip=lambda row: rss.append(rss_mb()))
+        elapsed = time.perf_counter() - start
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    r = np.array(rss)
+    tenth = max(1, len(r) // 10)
+    return {
+        "clips": n, "unique": unique, "preset": preset, "frames": total_frames, "ok": summary.count("ok"),
+        "failed": summary.n_failed, "tracking": tracking, "wall_s": elapsed, "clips_per_min": 60 * n / elapsed,
+        "frames_per_s": total_frames / elapsed, "rss_first_mb": float(np.median(r[:tenth])),
+        "rss_last_mb": float(np.median(r[-tenth:])), "rss_max_mb": float(r.max()),
+        "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200)
@@ -46,46 +85,30 @@ def main() -> None:
     parser.add_argument("--preset", default="mouse")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-tracking", action="store_true")
+    parser.add_argument("--canvas", type=str, default=None, help="ROWSxCOLS of the generated loops, e.g. 240x320")
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--short", action="store_true", help="short loops (1.7 beats at 30 frames/s)")
+    parser.add_argument("--json", action="store_true", help="print the measures as one JSON line only")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="eq_bench_batch_"))
-    try:
-        truth = write_suite(tmp / "gen", args.unique, seed=777, preset=args.preset, compression="jpeg", workers=2)
-        sources = sorted((tmp / "gen").glob("*.dcm"))
-        import csv
+    canvas = None if args.canvas is None else tuple(int(v) for v in args.canvas.split("x"))
+    m = run(args.n, args.unique, args.preset, args.workers, not args.no_tracking, canvas, args.short)
+    if args.json:
+        import json
 
-        frames_of = {r["file"]: int(r["n_frames"]) for r in csv.DictReader(truth.open())}
-        study = tmp / "study"
-        study.mkdir()
-        total_frames = 0
-        for k in range(args.n):
-            src = sources[k % len(sources)]
-            shutil.copy(src, study / f"clip{k:05d}.dcm")
-            total_frames += frames_of[src.name]
-        analyzer = Analyzer(device="auto", track=not args.no_tracking)
-        rss = []
-        start = time.perf_counter()
-        summary = run_batch([study], tmp / "out", analyzer, BatchOptions(workers=args.workers, flush_every=50),
-                            on_clip=lambda row: rss.append(rss_mb()))
-        elapsed = time.perf_counter() - start
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    rss = np.array(rss)
-    tenth = max(1, len(rss) // 10)
-    peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps(m))
+        return
     rows = [
-        ("clips", f"{args.n} ({args.unique} unique {args.preset} loops, JPEG)"),
-        ("frames", f"{total_frames}"),
-        ("ok / failed", f"{summary.count('ok')} / {summary.n_failed}"),
-        ("tracking", "off" if args.no_tracking else "on"),
-        ("wall time", f"{elapsed:.1f} s"),
-        ("clips/min", f"{60 * args.n / elapsed:.1f}"),
-        ("frames/s (end to end)", f"{total_frames / elapsed:.1f}"),
-        ("RSS after first 10% of clips (median)", f"{np.median(rss[:tenth]):.0f} MB"),
-        ("RSS over last 10% of clips (median)", f"{np.median(rss[-tenth:]):.0f} MB"),
-        ("peak RSS, main process", f"{peak_self:.0f} MB"),
-        ("peak RSS, largest decoding worker", f"{peak_children:.0f} MB"),
+        ("clips", f"{m['clips']} ({m['unique']} unique {m['preset']} loops, JPEG, canvas {args.canvas or 'preset'})"),
+        ("frames", f"{m['frames']}"),
+        ("ok / failed", f"{m['ok']} / {m['failed']}"),
+        ("tracking", "on" if m["tracking"] else "off"),
+        ("wall time", f"{m['wall_s']:.1f} s"),
+        ("clips/min", f"{m['clips_per_min']:.1f}"),
+        ("frames/s (end to end)", f"{m['frames_per_s']:.1f}"),
+        ("RSS over first 10% of clips (median)", f"{m['rss_first_mb']:.0f} MB"),
+        ("RSS over last 10% of clips (median)", f"{m['rss_last_mb']:.0f} MB"),
+        ("peak RSS, main process", f"{m['peak_rss_main_mb']:.0f} MB"),
+        ("peak RSS, largest decoding worker", f"{m['peak_rss_worker_mb']:.0f} MB"),
     ]
     head = (f"`python scripts/bench_batch.py {' '.join(sys.argv[1:])}`: {os.cpu_count()} CPU cores "
             f"({platform.processor() or platform.machine()}), torch {torch.__version__} "

@@ -180,3 +180,19 @@ def test_biplane_from_paired_clips():
     assert bp.edv_ml == pytest.approx(c4.truth["edv_ml"], rel=0.08)
     none = biplane(a4c["result"], None, a2c["result"], a2c["spacing_mm"])
     assert none.lvef_pct is None and none.flags
+
+
+def test_fill_holes_cropped_equals_scipy() -> None:
+    from scipy import ndimage
+
+    from echoquant.quant.masks import fill_holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        m = ndimage.binary_opening(rng.uniform(size=(40, 50)) > 0.45)
+        m[rng.integers(0, 40), :] = False  # a cut that touches the border
+        assert np.array_equal(fill_holes(m), ndimage.binary_fill_holes(m))
+    ring = np.zeros((30, 30), bool)
+    ring[5:15, 5:15] = True
+    ring[8:12, 8:12] = False
+    assert fill_holes(ring)[10, 10] and not fill_holes(np.zeros((5, 5), bool)).any()
