@@ -249,3 +249,33 @@ def test_hydra_infer_config_runs_the_same_batch(study: Path, tmp_path: Path) -> 
     summary = infer(cfg)
     assert [r["status"] for r in summary.rows] == ["failed", "skipped"]
     assert (tmp_path / "o" / "results.csv").is_file()
+
+
+CORPUS_PICK = ["orthanc-tests/Issue16.dcm", "dbdicom-rubomedical/0020.DCM", "orthanc-tests/Issue19.dcm",
+               "pylibjpeg-data/JPEGLosslessP14SV1_3s_2f_u_08_08.dcm", "orthanc-tests/PrivateTags.dcm"]
+
+
+@pytest.mark.corpus
+def test_batch_on_real_corpus_files_mixed_with_generated_and_broken(corpus_dir: Path, study: Path, analyzer,
+                                                                    tmp_path: Path) -> None:
+    """Real scanner files beside generated and broken ones: one row each; a file the
+    reader accepts as a loop is measured (status ok, never an internal error), one it
+    refuses fails with the reader's own error code."""
+    from echoquant.errors import EchoquantError
+    from echoquant.io import read_cine
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(study, folder)
+    expected = {name: EXPECTED[name] for name in EXPECTED}
+    for rel in CORPUS_PICK:
+        dst = folder / rel.replace("/", "__")
+        shutil.copy(corpus_dir / rel, dst)
+        try:
+            read_cine(dst, require_loop=True)
+            expected[dst.name] = ("ok", None)
+        except EchoquantError as exc:
+            expected[dst.name] = ("failed", exc.code)
+    summary = run_batch([folder], tmp_path / "out", analyzer, BatchOptions(workers=1))
+    got = {Path(r["path"]).name: (r["status"], r["error_code"]) for r in summary.rows}
+    assert got == expected
+    assert sum(v[0] == "ok" for k, v in got.items() if "__" in k) >= 2  # real loops measured

@@ -81,7 +81,7 @@ def two_groups(x: np.ndarray, ref: np.ndarray, *, n_boot: int = 2000, seed: int 
     out["hedges_g"] = g
     if n_boot and np.isfinite(g):
         boot = stats.bootstrap((x, ref), _hedges_stat, n_resamples=n_boot, method="percentile",
-                               random_state=np.random.default_rng(seed), vectorized=True)
+                               rng=np.random.default_rng(seed), vectorized=True)
         out["hedges_g_ci_low"] = float(boot.confidence_interval.low)
         out["hedges_g_ci_high"] = float(boot.confidence_interval.high)
     out["n_per_group_80pct_power"] = n_for_power(g)
