@@ -26,7 +26,7 @@ TIME_LIMIT_S = 30
 # ------------------------------------------------------------------ sources
 
 
-def make_sources(folder: Path) -> list[Path]:
+def make_sources(folder: Path, use_corpus: bool = True) -> list[Path]:
     """Small seed files: generated loops (native and JPEG), pydicom's real A4C loop,
     and the small files of ../shared/dicom-corpus when present."""
     from pydicom import examples
@@ -42,7 +42,7 @@ def make_sources(folder: Path) -> list[Path]:
                           regions=[region], compression="jpeg")]
     out.append(Path(examples.get_path("ybr_color")))
     corpus = Path(__file__).resolve().parents[2] / "shared" / "dicom-corpus"
-    if corpus.is_dir():
+    if use_corpus and corpus.is_dir():
         out += sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() == ".dcm"
                       and p.stat().st_size < 1_000_000)
     return out
@@ -106,8 +106,12 @@ def _dataset_mutation(data: bytes, rng: np.random.Generator) -> tuple[bytes, str
         value = vals[int(rng.integers(0, len(vals)))]
         try:
             setattr(ds, key, value)
-        except Exception:  # noqa: BLE001
-            ds.add_new(pydicom.datadict.tag_for_keyword(key), "UN", str(value).encode())
+        except Exception:  # noqa: BLE001 - pydicom refuses some values for the VR: write them raw
+            tag = pydicom.tag.Tag(pydicom.datadict.tag_for_keyword(key))
+            raw = str(value).encode()
+            raw += b" " * (len(raw) % 2)
+            ds[tag] = pydicom.dataelem.RawDataElement(tag, pydicom.datadict.dictionary_VR(tag), len(raw), raw, 0,
+                                                      True, True)
         what = f"{key}={value!r}"
     elif kind == "delete":
         key = str(rng.choice(_DELETABLE))
@@ -200,9 +204,9 @@ def _invariants(cine) -> str:  # noqa: ANN001
     return "ok" if not problems else "invalid: " + ", ".join(problems)
 
 
-def run_campaign(workdir: Path, n_cases: int, seed: int = 0, workers: int = 2) -> list[dict]:
+def run_campaign(workdir: Path, n_cases: int, seed: int = 0, workers: int = 2, use_corpus: bool = True) -> list[dict]:
     """Write ``n_cases`` mutants of the seed files and read each in a limited child."""
-    sources = make_sources(workdir / "sources")
+    sources = make_sources(workdir / "sources", use_corpus)
     rng = np.random.default_rng(seed)
     cases = []
     for k in range(n_cases):
@@ -237,8 +241,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/echoquant_fuzz"))
+    parser.add_argument("--no-corpus", action="store_true", help="seed files without ../shared/dicom-corpus")
     args = parser.parse_args()
-    results = run_campaign(args.workdir, args.cases, args.seed)
+    results = run_campaign(args.workdir, args.cases, args.seed, use_corpus=not args.no_corpus)
     print(Counter(r["outcome"] for r in results))
     print(Counter(r["detail"] for r in results if r["outcome"] == "typed_error"))
     for r in results:

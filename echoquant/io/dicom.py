@@ -66,8 +66,8 @@ def read_dicom_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine
             "cardiac cycle; export the cine loop instead of a still",
             path=path,
         )
+    check_decoder(ds, path)  # first: it also vets the transfer syntax UID
     check_pixel_budget(ds, path, n_frames, rows, cols)
-    check_decoder(ds, path)
     pixels = decode_frames(path, ds, n_frames, rows, cols)
 
     flags: list[str] = []

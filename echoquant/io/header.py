@@ -90,6 +90,17 @@ def looks_like_dicom(path: Path) -> bool:
     return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00")
 
 
+def _parse_all(ds: Dataset) -> None:
+    """Convert every element (recursively through sequences), pixel data excepted."""
+    for tag in list(ds.keys()):
+        if tag.group == 0x7FE0:
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _parse_all(item)
+
+
 def read_header(path: Path) -> Dataset:
     """Parse a DICOM file, deferring large values (pixel data stays on disk).
 
@@ -105,11 +116,17 @@ def read_header(path: Path) -> Dataset:
     try:
         # force only matters for files without preamble, which looks_like_dicom vetted.
         ds = pydicom.dcmread(path, defer_size="64 KB", force=True)
-        # Touch the main tags now so that a broken header fails here, not later.
-        _ = (ds.get("SOPClassUID"), ds.get("Rows"), ds.get("NumberOfFrames"))
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        # Parse every header element now (pydicom converts lazily), so that a broken
+        # header fails here with a clear error instead of later in some tag access.
+        _parse_all(ds)
+        if getattr(ds, "file_meta", None) is not None:
+            _parse_all(ds.file_meta)
+    # pydicom raises anything from struct.error to NotImplementedError (unknown VR) or
+    # its own BytesLengthException on a damaged header: at this boundary all of them
+    # mean "this header cannot be read".
+    except Exception as exc:  # noqa: BLE001
         raise NotDicomError(
-            f"DICOM header cannot be parsed ({type(exc).__name__}: {exc}); the file is damaged "
+            f"DICOM header cannot be parsed ({type(exc).__name__}: {str(exc)[:200]}); the file is damaged "
             "or truncated: export it again from the scanner or PACS",
             path=path,
         ) from exc

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, convert_color_space, get_decoder, iter_pixels
 from pydicom.uid import UID
 
-from echoquant.errors import CorruptPixelDataError, MissingDecoderError
+from echoquant.errors import CorruptPixelDataError, MissingDecoderError, UnsafeHeaderError
 
 __all__ = ["DecodedPixels", "decode_frames", "check_decoder"]
 
@@ -61,6 +61,10 @@ def check_decoder(ds: Dataset, path: Path | None = None) -> UID:
     ts = UID(str(file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))) if file_meta else UID(
         "1.2.840.10008.1.2"
     )
+    if not ts.is_transfer_syntax:
+        raise UnsafeHeaderError(
+            f"TransferSyntaxUID {str(ts)[:64]!r} is not a transfer syntax; the header is damaged: export the "
+            "file again", path=path)
     try:
         decoder = get_decoder(ts)
     except NotImplementedError as exc:

@@ -84,12 +84,12 @@ def _entry_for_dicom(path: Path) -> ScanEntry:
         ds = pydicom.dcmread(path, stop_before_pixels=False, defer_size="1 KB", force=True)
         check_ultrasound_image(ds, path)
         n_frames, rows, cols = check_sizes(ds, path)
+        meta = header_meta(ds, path)  # inside: pydicom parses tags lazily and may raise here
     except InputError as exc:
         return ScanEntry(str(path), "dicom", False, f"{exc.code}: {exc.message}")
     # pydicom raises many types on a damaged header; discovery must not stop on one.
     except Exception as exc:  # noqa: BLE001
         return ScanEntry(str(path), "dicom", False, f"not_dicom: header unreadable ({type(exc).__name__})")
-    meta = header_meta(ds, path)
     return ScanEntry(
         str(path),
         "dicom",
