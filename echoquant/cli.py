@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from echoquant import __version__
+
+if TYPE_CHECKING:
+    from echoquant.batch import BatchSummary
 
 app = typer.Typer(
     name="echoquant",
@@ -202,7 +205,7 @@ def analyze(
         raise typer.Exit(code=1)
 
 
-def _print_batch_summary(summary: "BatchSummary") -> None:  # noqa: F821
+def _print_batch_summary(summary: BatchSummary) -> None:
     ok, failed, skipped = summary.count("ok"), summary.n_failed, summary.count("skipped")
     table = Table(title=f"{len(summary.rows)} files in {summary.elapsed_s:.1f} s")
     for col in ("ok", "failed", "skipped", "resumed", "QC pass"):
@@ -263,27 +266,9 @@ def compare_cmd(
         raise typer.Exit(code=2) from exc
     for path in report.write(output):
         console.print(f"wrote {path}")
-    _print_primary(report)
+    from echoquant.cohort.report import primary_table
 
-
-def _print_primary(report) -> None:  # noqa: ANN001
-    table = Table(title=f"primary analysis: {report.design['primary_analysis']} vs {report.design['reference']}")
-    for col in ("endpoint", "timepoint", "group", "n", "diff [95% CI]", "p", "p (Holm)"):
-        table.add_column(col)
-    for _, r in report.primary.iterrows():
-        if str(r["endpoint"]).startswith("regional_"):
-            continue
-        ci = "–" if r["diff"] is None or pd_isna(r["diff"]) else f"{r['diff']:.3g} [{r['ci_low']:.3g}, {r['ci_high']:.3g}]"
-        p = "–" if pd_isna(r["p_value"]) else f"{r['p_value']:.3g}"
-        ph = "–" if pd_isna(r["p_holm"]) else f"{r['p_holm']:.3g}"
-        table.add_row(str(r["endpoint"]), str(r["timepoint"]), str(r["group"]), f"{r['n']}/{r['ref_n']}", ci, p, ph)
-    console.print(table)
-
-
-def pd_isna(v) -> bool:  # noqa: ANN001
-    import pandas as pd
-
-    return v is None or bool(pd.isna(v))
+    console.print(primary_table(report))
 
 
 @app.command()

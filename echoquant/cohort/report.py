@@ -17,7 +17,7 @@ from echoquant import __version__
 if TYPE_CHECKING:
     from echoquant.cohort.compare import CohortReport
 
-__all__ = ["CURVE_POINTS", "figures", "load_strain_curves", "render_html"]
+__all__ = ["CURVE_POINTS", "figures", "load_strain_curves", "primary_table", "render_html"]
 
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)"}
@@ -186,3 +186,22 @@ n per group for 80% power at the observed Hedges' g (two-sided α = 0.05).</p>
 <h2>Repeatability (repeated clips of one subject and timepoint)</h2>{_table(report.repeatability)}
 <h2>Excluded clips</h2>{_table(report.excluded)}
 <p><small>echoquant {__version__}</small></p></body></html>"""
+
+
+def primary_table(report: CohortReport):  # noqa: ANN201 - a rich Table
+    """The primary analysis (global endpoints) as a rich table for the console."""
+    from rich.table import Table
+
+    def num(v: object, spec: str = ".3g") -> str:
+        return "–" if v is None or pd.isna(v) else format(v, spec)
+
+    table = Table(title=f"primary analysis: {report.design['primary_analysis']} vs {report.design['reference']}")
+    for col in ("endpoint", "timepoint", "group", "n", "diff [95% CI]", "p", "p (Holm)"):
+        table.add_column(col)
+    for _, r in report.primary.iterrows():
+        if str(r["endpoint"]).startswith("regional_"):
+            continue
+        ci = "–" if num(r["diff"]) == "–" else f"{num(r['diff'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]"
+        table.add_row(str(r["endpoint"]), str(r["timepoint"]), str(r["group"]), f"{r['n']}/{r['ref_n']}", ci,
+                      num(r["p_value"]), num(r["p_holm"]))
+    return table

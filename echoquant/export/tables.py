@@ -50,10 +50,11 @@ _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "
                  "heart_rate_bpm_measured")
 
 
-def _round(v: Any, digits: int = 4) -> Any:
+def _round(v: Any, digits: int = 6) -> Any:
+    # Significant digits, not decimals: a mouse ESV of 0.0123 mL keeps its precision.
     # Rounding keeps the table readable and stable in its last digits across platforms.
     if isinstance(v, float):
-        return None if math.isnan(v) else round(v, digits)
+        return None if math.isnan(v) or math.isinf(v) else float(f"{v:.{digits}g}")
     return v
 
 
