@@ -241,11 +241,10 @@ def _load(paths: list[Path], records: Path, model: str, options: BatchOptions) -
 
 def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchOptions) -> list[str]:
     """Overlays and SR of one clip; returns flags for outputs that could not be made."""
-    from echoquant.export.overlays import write_contour_gif, write_curves_png
-    from echoquant.export.sr import write_sr
-
     notes = []
     if options.overlays:
+        from echoquant.export.overlays import write_contour_gif, write_curves_png
+
         write_contour_gif(out / "overlays" / f"{item.clip_id}.gif", item.cine, result.quant.contours_px,
                           result.ed_frames, result.es_frames)
         write_curves_png(out / "overlays" / f"{item.clip_id}_curves.png", result, title=item.path.name)
@@ -253,6 +252,9 @@ def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchO
         if item.path.suffix.lower() in VIDEO_SUFFIXES:
             notes.append("sr_not_written: a video has no DICOM instance for an SR to reference")
         else:
+            # highdicom is imported only when SR is asked for (it is heavy to import).
+            from echoquant.export.sr import write_sr
+
             write_sr(out / "sr" / f"{item.clip_id}.dcm", item.path, result)
     return notes
 

@@ -77,6 +77,21 @@ def test_ed_es_on_noisy_multibeat_curve(seed):
         assert np.min(np.abs(plateau - b.es)) <= 1
 
 
+
+def test_beats_stay_ordered_on_jumpy_curves():
+    """Found on a real loop: on a jumpy volume curve, refining ED and ES on the raw
+    curve carried ED past ES (ED 19, ES 18) and strain tracking crashed. Every beat
+    must keep ED < ES < next ED."""
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(20, 130))
+        vol = 80 + 20 * np.sin(np.arange(n) / rng.uniform(3, 8)) + rng.normal(0, rng.uniform(1, 15), n)
+        vol[rng.random(n) < 0.1] *= rng.uniform(0.3, 1.7)
+        beats, _ = detect_beats(vol, 30.0, None)
+        for b in beats:
+            assert b.ed < b.es and (b.next_ed is None or b.es < b.next_ed), (seed, b)
+
+
 def _speckle(shape, rng):
     z = rng.normal(size=shape) + 1j * rng.normal(size=shape)
     z = gaussian_filter(z.real, (2.0, 3.5)) + 1j * gaussian_filter(z.imag, (2.0, 3.5))

@@ -104,6 +104,9 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
     if source == "volume":
         eds = np.array([i for i in eds if _edge_ok(int(i))], dtype=int)
     ess = np.array([i for i in ess if _edge_ok(int(i))], dtype=int)
+    # Refine on the raw curve with a local parabola: near ED and ES the volume is
+    # flat, and a plain argmax would be decided by noise.
+    refined = [_refine(v, int(ed), window, np.argmax) for ed in eds]
     beats = []
     for k, ed in enumerate(eds):
         nxt = int(eds[k + 1]) if k + 1 < len(eds) else None
@@ -111,10 +114,12 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
         cand = ess[(ess > ed) & (ess < stop)]
         if len(cand) == 0:
             continue
-        es = int(cand[np.argmin(v[cand])])
-        # Refine on the raw curve with a local parabola: near ED and ES the volume is
-        # flat, and a plain argmax would be decided by noise.
-        beats.append(Beat(_refine(v, int(ed), window, np.argmax), _refine(v, es, window, np.argmin), nxt))
+        es = _refine(v, int(cand[np.argmin(v[cand])]), window, np.argmin)
+        ed_r, nxt_r = refined[k], (refined[k + 1] if nxt is not None else None)
+        if not (ed_r < es and (nxt_r is None or es < nxt_r)):
+            # On a jumpy curve refinement can carry ED past ES: that is no beat.
+            continue
+        beats.append(Beat(ed_r, es, nxt_r))
     return beats, source
 
 

@@ -7,6 +7,7 @@ computes the truth from geometry, never from the images.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -20,9 +21,13 @@ from echoquant.synth.overlays import draw_overlays
 from echoquant.synth.scene import Placement, Tissue, chambers_for, classify, echogenicity
 from echoquant.synth.timing import beat_starts, systolic_fraction
 
-__all__ = ["CaseParams", "SynthCase", "PRESETS", "sample_params", "generate_case", "LABELS"]
+__all__ = ["CaseParams", "SynthCase", "PRESETS", "sample_params", "generate_case", "frame_schedule", "LABELS", "GENERATOR_VERSION"]
 
 LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
+
+# Bumped whenever the same seed renders a different picture, so that caches of
+# generated training frames are not reused across generator changes.
+GENERATOR_VERSION = 3
 
 
 @dataclass
@@ -187,10 +192,12 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
             walls = tuple(w * 0.8 for w in walls)
         hr = _u(rng, 50, 110)
         fps = _u(rng, 28, 80)
-        depth = _u(rng, 140, 180)
+        # Clinical A4C loops are often recorded at 16-22 cm, with the whole heart (atria,
+        # the bright posterior pericardium) in the picture and the LV a third of the depth.
+        depth = _u(rng, 140, 220)
         probe = dict(kind="phased", depth_mm=depth, half_angle_deg=_u(rng, 35, 45), frequency_mhz=_u(rng, 2.0, 3.5),
-                     axial_res_mm=_u(rng, 0.45, 0.9), lateral_res=_u(rng, 0.018, 0.034))
-        placement = dict(apex_x_mm=_u(rng, -5, 8), apex_z_mm=_u(rng, 24, 40), tilt_deg=_u(rng, -14, 10),
+                     axial_res_mm=_u(rng, 0.45, 1.1), lateral_res=_u(rng, 0.018, 0.05))
+        placement = dict(apex_x_mm=_u(rng, -12, 12), apex_z_mm=_u(rng, 24, 55), tilt_deg=_u(rng, -14, 10),
                          mirror=bool(rng.uniform() < 0.15))
         canvas = [(240, 320), (300, 400), (360, 480), (480, 640)][int(rng.integers(0, 4))]
         es_phase = _u(rng, 0.33, 0.42) + 0.0015 * (hr - 70)
@@ -223,10 +230,16 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, 40, 60), attenuation_db_per_mm=(
         _u(rng, 0.03, 0.08) if species == "human" else _u(rng, 0.15, 0.6) * 10 / depth),
         tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, 1.0, 1.8),
-        clutter=_u(rng, 0.0, 0.6) if species == "human" else _u(rng, 0.0, 0.2),
-        clutter_depth_mm=depth * _u(rng, 0.08, 0.2), reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
-        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.9),
-        brightness=_u(rng, 0.5, 0.95))
+        clutter=_u(rng, 0.0, 1.2) if species == "human" else _u(rng, 0.0, 0.2),
+        clutter_depth_mm=depth * (_u(rng, 0.08, 0.3) if species == "human" else _u(rng, 0.08, 0.2)),
+        reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
+        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.8),
+        brightness=_u(rng, 0.5, 0.95),
+        # Appearance: tissue around the heart from dark to nearly myocardial brightness,
+        # dim to bright walls, patchy echoes, raw or scanner-smoothed speckle.
+        tissue_echo=float(np.exp(rng.uniform(np.log(0.7), np.log(4.0 if species == "human" else 2.5)))),
+        myo_echo=_u(rng, 0.6, 1.2), heterogeneity=_u(rng, 0.3, 0.7),
+        smoothing=_u(rng, 0.3, 1.6) if rng.uniform() < 0.7 else 0.0)
     if rng.uniform() < 0.3:
         b0 = np.radians(probe.get("half_angle_deg", 0)) if probe["kind"] == "phased" else probe["width_mm"] / 2
         imaging.update(shadow_beam=float(rng.choice([-1, 1]) * b0 * _u(rng, 0.6, 0.95)),
@@ -328,7 +341,9 @@ def _dropout(labels: np.ndarray, x: np.ndarray, z: np.ndarray, placement: Placem
     facing = np.abs((x / r) * e[0] + (z / r) * e[1])  # cos of beam to wall-normal angle
     walls = np.isin(labels, [Tissue.LV_MYO, Tissue.RV_WALL, Tissue.ATRIAL_WALL])
     factor = np.ones_like(x)
-    factor[walls] = (1.0 - strength) + strength * np.sqrt(facing[walls])
+    # Linear in the cosine: a lateral wall running along the beams nearly vanishes at
+    # strong dropout, as it does in many real apical views.
+    factor[walls] = (1.0 - strength) + strength * facing[walls]
     return factor
 
 
@@ -422,8 +437,23 @@ def _rasterise(polys: list[tuple[np.ndarray, int]], shape: tuple[int, int]) -> n
     return out
 
 
-def generate_case(params: CaseParams) -> SynthCase:
+def frame_schedule(params: CaseParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame times (s), and the ED and ES frame indices inside the loop, of a case,
+    without rendering it (e.g. to choose which frames to render)."""
+    times, _, ed_all, es_all = _frame_times(params)
+    n = len(times)
+    return times, ed_all[(ed_all >= 0) & (ed_all < n)], es_all[(es_all >= 0) & (es_all < n)]
+
+
+def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) -> SynthCase:
     """Render a case and compute its truth.
+
+    Args:
+        params: the case.
+        only_frames: render only these frame indices (training needs a few frames
+            per loop, and rendering dominates the cost); the other frames and their
+            label maps are left empty (zeros). The truth (curves, volumes, ED/ES) is
+            computed for every frame either way.
 
     Raises:
         ValueError: unreachable LVEF/GLS for the shape, or a heart that does not fit.
@@ -457,7 +487,9 @@ def generate_case(params: CaseParams) -> SynthCase:
     labels0 = classify(u0, v0, motion, chambers)
     near = z0 < imager.settings.clutter_depth_mm * 0.6
     labels0[near & (labels0 == Tissue.BACKGROUND)] = Tissue.CHEST_WALL
-    amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25)
+    st = imager.settings
+    amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25, tissue_echo=st.tissue_echo,
+                       myo_echo=st.myo_echo, heterogeneity=st.heterogeneity)
     amp *= weight * rng_scene.normal(size=len(x0)) * _dropout(labels0, x0, z0, placement, imager.settings.lateral_dropout)
     # Static near-field clutter (haze over the apex) that does not move with the heart.
     n_clutter = int(0.15 * len(x0))
@@ -483,6 +515,7 @@ def generate_case(params: CaseParams) -> SynthCase:
     la_cu, la_cv, la_au, la_av = chambers.la
     u_la, v_la = la_cu + la_au * np.cos(la_t + np.pi), la_cv + la_av * np.sin(la_t + np.pi)
 
+    render = set(range(n)) if only_frames is None else {int(i) for i in only_frames}
     frames = np.zeros((n, h, w), dtype=np.uint8)
     label_maps = np.zeros((n, h, w), dtype=np.uint8)
     endo_px = np.zeros((n, len(u_endo), 2))
@@ -501,14 +534,15 @@ def generate_case(params: CaseParams) -> SynthCase:
 
     for i in range(n):
         f = float(f_t[i])
-        u1, v1 = motion.displace(u0, v0, f)
-        x1, z1 = _probe_motion(*placement.to_world(u1, v1), probe_track[i])
-        lu, lv = _leaflets(motion, f, float(opening[i]), leaflet_state)
-        lx, lz = _probe_motion(*placement.to_world(lu, lv), probe_track[i])
-        xs = np.concatenate([x1, lx, cx])
-        zs = np.concatenate([z1, lz, cz])
-        amps = np.concatenate([amp, leaflet_amp, camp])
-        frames[i] = imager.to_screen(imager.beam_data(xs, zs, amps))
+        if i in render:
+            u1, v1 = motion.displace(u0, v0, f)
+            x1, z1 = _probe_motion(*placement.to_world(u1, v1), probe_track[i])
+            lu, lv = _leaflets(motion, f, float(opening[i]), leaflet_state)
+            lx, lz = _probe_motion(*placement.to_world(lu, lv), probe_track[i])
+            xs = np.concatenate([x1, lx, cx])
+            zs = np.concatenate([z1, lz, cz])
+            amps = np.concatenate([amp, leaflet_amp, camp])
+            frames[i] = imager.to_screen(imager.beam_data(xs, zs, amps))
         # Truth from the same map.
         ue, ve = motion.displace(u_endo, v_endo, f)
         up, vp = motion.displace(u_epi, v_epi, f)
@@ -523,6 +557,8 @@ def generate_case(params: CaseParams) -> SynthCase:
         for s in range(6):
             sel = seg_index == s
             seg_len[i, s] = polyline_length(contour_mm[sel])
+        if i not in render:
+            continue
         ring = np.concatenate([epi_px[i], endo_px[i][::-1]])
         label_maps[i] = _rasterise([(to_px(ul, vl, i), LABELS["la"]), (ring, LABELS["lv_myocardium"]),
                                      (endo_px[i], LABELS["lv_cavity"])], (h, w))

@@ -1,0 +1,54 @@
+"""The real-loop reference check (scripts/eval_real_reference.py): its measures
+against known answers, and the shipped model against the reference tracings."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("eval_real_reference", ROOT / "scripts" / "eval_real_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _disk(shape, cx, cy, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def test_contour_distance_of_concentric_disks_is_the_radius_difference():
+    ev = _script()
+    a, b = _disk((200, 200), 100, 100, 40), _disk((200, 200), 100, 100, 46)
+    assert ev.mean_contour_distance(a, b) == pytest.approx(6.0, abs=0.7)
+    assert ev.mean_contour_distance(a, a) == 0.0
+
+
+def test_area_jitter_separates_smooth_from_jumping_curves():
+    ev = _script()
+    t = np.arange(60)
+    radius = 30 + 6 * np.sin(2 * np.pi * t / 25)
+    smooth = np.stack([_disk((100, 100), 50, 50, r) for r in radius])
+    jumpy = smooth.copy()
+    jumpy[::3] = _disk((100, 100), 50, 50, 20)
+    assert ev.area_jitter(smooth) < 0.1 < ev.area_jitter(jumpy)
+
+
+def test_reference_tracings_are_plausible():
+    """Each tracing is a closed LV outline of a plausible size, ES smaller than ED."""
+    ev = _script()
+    masks, phases, spacing = ev.reference_masks((480, 640))
+    area_cm2 = {i: m.sum() * (spacing / 10) ** 2 for i, m in masks.items()}
+    assert all(15 < a < 45 for a in area_cm2.values()), area_cm2
+    ed = np.mean([a for i, a in area_cm2.items() if phases[i] == "end-diastole"])
+    es = np.mean([a for i, a in area_cm2.items() if phases[i] == "end-systole"])
+    assert 0.5 < es / ed < 0.85
