@@ -52,3 +52,30 @@ def test_reference_tracings_are_plausible():
     ed = np.mean([a for i, a in area_cm2.items() if phases[i] == "end-diastole"])
     es = np.mean([a for i, a in area_cm2.items() if phases[i] == "end-systole"])
     assert 0.5 < es / ed < 0.85
+
+
+def test_shipped_model_against_the_real_reference():
+    """A regression guard, not a claim of accuracy: the shipped model's LV on the
+    real loop agrees with the rough reference tracings at least as well as when it
+    was shipped (mean Dice 0.755; see docs/real_reference_eval.md)."""
+    pytest.importorskip("pydicom.data")
+    from pydicom.data import get_testdata_file
+
+    from echoquant.io import read_cine
+    from echoquant.segment.bundle import default_model_dir
+    from echoquant.segment.predictor import Predictor
+
+    if not (default_model_dir() / "models" / "model.safetensors").is_file():
+        pytest.skip("no shipped model in this checkout")
+    try:
+        path = get_testdata_file("color3d_jpeg_baseline.dcm")
+    except Exception:  # noqa: BLE001 - pydicom-data not installed
+        path = None
+    if path is None:
+        pytest.skip("pydicom-data is not installed")
+    ev = _script()
+    cine = read_cine(path)
+    lv = Predictor(None, device="cpu").predict(cine).labels == 1
+    masks, phases, spacing = ev.reference_masks(cine.frames.shape[1:])
+    scores = ev.score_frames(lv, masks, phases, spacing)
+    assert np.mean([s.dice for s in scores]) >= 0.72

@@ -115,7 +115,8 @@ class RandGainField(RandomizableTransform):
 
     Args:
         prob: probability of applying.
-        max_db: largest gain, in dB of the 0..1 image's assumed 60 dB display range.
+        max_db: largest gain at a control point, in dB of the 0..1 image's assumed
+            60 dB display range (bicubic interpolation overshoots it by up to a third).
         grid: number of control points per side.
     """
 
