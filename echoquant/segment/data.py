@@ -61,20 +61,14 @@ def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, in
 
 def _one_synth_case(args: tuple[str, int, int, int, dict]) -> FrameArrays:
     from echoquant.synth import generate_case, sample_params
-    from echoquant.synth.generate import frame_schedule
 
     preset, seed, size, per_case, overrides = args
-    params = sample_params(preset, seed, **overrides)
-    # Choose the frames first and render only those (rendering dominates the cost):
-    # an ED and an ES frame, the rest at random phases.
-    times, ed, es = frame_schedule(params)
+    case = generate_case(sample_params(preset, seed, **overrides))
     rng = np.random.default_rng(seed)
-    n = len(times)
-    picks = {int(i) for i in (ed[:1].tolist() + es[:1].tolist())}
-    extra = [int(i) for i in rng.permutation(n) if int(i) not in picks]
-    picks = sorted(picks | set(extra[: max(0, per_case - len(picks))]))[:per_case]
-    case = generate_case(params, only_frames=picks)
-    return case_frames(case.grey, case.labels, case.sector, picks, size)
+    n = case.frames.shape[0]
+    picks = {case.truth["ed_frame"], case.truth["es_frame"]}
+    picks |= set(int(i) for i in rng.choice(n, size=min(n, max(0, per_case - 2)), replace=False))
+    return case_frames(case.grey, case.labels, case.sector, sorted(picks)[:per_case], size)
 
 
 def synth_frames(presets: dict[str, float], n_cases: int, seed: int, size: int, per_case: int,

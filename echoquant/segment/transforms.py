@@ -9,8 +9,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform
 
-__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "RandGainField", "RandGainFieldd",
-           "train_transforms"]
+__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "train_transforms"]
 
 
 class RandSpeckle(RandomizableTransform):
@@ -108,57 +107,14 @@ class RandDepthGaind(_RandDictWrapper):
         super().__init__(keys, prob, RandDepthGain(1.0, max_db))
 
 
-class RandGainField(RandomizableTransform):
-    """A smooth random gain field (a coarse grid of gains in dB, interpolated over the
-    image): whole regions dimmed or brightened, as uneven insonation, dropout and
-    angle-dependent wall echoes give in real loops.
-
-    Args:
-        prob: probability of applying.
-        max_db: largest gain at a control point, in dB of the 0..1 image's assumed
-            60 dB display range (bicubic interpolation overshoots it by up to a third).
-        grid: number of control points per side.
-    """
-
-    def __init__(self, prob: float = 0.3, max_db: float = 8.0, grid: int = 4) -> None:
-        RandomizableTransform.__init__(self, prob)
-        if max_db < 0 or grid < 2:
-            raise ValueError(f"max_db must be >= 0 and grid >= 2, got max_db={max_db}, grid={grid}")
-        self.max_db, self.grid = max_db, grid
-        self.gains = np.zeros((grid, grid))
-
-    def randomize(self, data=None) -> None:
-        super().randomize(None)
-        self.gains = self.R.uniform(-self.max_db, self.max_db, size=(self.grid, self.grid))
-
-    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return img
-        coarse = torch.as_tensor(self.gains / 60.0, dtype=img.dtype)[None, None]
-        field = torch.nn.functional.interpolate(coarse, size=tuple(img.shape[-2:]), mode="bicubic", align_corners=True)[0]
-        # Gain in dB is an offset on the log-compressed (0..1) image.
-        return torch.clamp(img + field * (img > 0), 0.0, 1.0)
-
-
-class RandGainFieldd(_RandDictWrapper):
-    """Dict wrapper of :class:`RandGainField`."""
-
-    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_db: float = 8.0, grid: int = 4) -> None:
-        super().__init__(keys, prob, RandGainField(1.0, max_db, grid))
-
-
 def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):
     """Augmentations for what differs between scanners and patients: intensity,
-    gamma, contrast, tone curve, gain fields, dropout patches, noise, blur, speckle,
-    depth gain, rotation, scale, elastic
+    gamma, contrast, noise, blur, speckle, depth gain, rotation, scale, elastic
     deformation, sector crop / depth change (zoom) and left-right flip (vendors show
     the LV on either side)."""
     from monai.transforms import (
-        Compose, Rand2DElasticd, RandAdjustContrastd, RandAffined, RandCoarseDropoutd, RandFlipd,
-        RandGaussianNoised, RandGaussianSmoothd, RandHistogramShiftd, RandScaleIntensityd, RandShiftIntensityd,
-        RandZoomd,
+        Compose, Rand2DElasticd, RandAdjustContrastd, RandAffined, RandFlipd, RandGaussianNoised,
+        RandGaussianSmoothd, RandScaleIntensityd, RandShiftIntensityd, RandZoomd,
     )
 
     img, lab = keys
@@ -175,13 +131,6 @@ def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "lab
         RandScaleIntensityd(keys=[img], prob=0.4 * s, factors=0.4),
         RandShiftIntensityd(keys=[img], prob=0.2 * s, offsets=0.05),
         RandDepthGaind(keys=[img], prob=0.3 * s),
-        # Real walls are not an even bright ring: smooth gain fields dim whole regions,
-        # a random tone curve changes which echoes look bright, and dark patches
-        # (image only, the labels keep the anatomy) mimic echo dropout.
-        RandGainFieldd(keys=[img], prob=0.4 * s, max_db=10.0),
-        RandHistogramShiftd(keys=[img], prob=0.3 * s, num_control_points=(5, 10)),
-        RandCoarseDropoutd(keys=[img], prob=0.3 * s, holes=1, max_holes=4, spatial_size=(6, 6),
-                           max_spatial_size=(20, 20), fill_value=(0.0, 0.15)),
         RandSpeckled(keys=[img], prob=0.3 * s),
         RandGaussianSmoothd(keys=[img], prob=0.2 * s, sigma_x=(0.3, 1.2), sigma_y=(0.3, 1.2)),
         RandGaussianNoised(keys=[img], prob=0.3 * s, std=0.03),

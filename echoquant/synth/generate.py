@@ -21,13 +21,14 @@ from echoquant.synth.overlays import draw_overlays
 from echoquant.synth.scene import Placement, Tissue, chambers_for, classify, echogenicity
 from echoquant.synth.timing import beat_starts, systolic_fraction
 
-__all__ = ["CaseParams", "SynthCase", "PRESETS", "sample_params", "generate_case", "frame_schedule", "LABELS", "GENERATOR_VERSION"]
+__all__ = ["CaseParams", "SynthCase", "PRESETS", "sample_params", "generate_case", "frame_schedule", "LABELS",
+           "GENERATOR_VERSION"]
 
 LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
 
 # Bumped whenever the same seed renders a different picture, so that caches of
 # generated training frames are not reused across generator changes.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 1
 
 
 @dataclass
@@ -192,12 +193,10 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
             walls = tuple(w * 0.8 for w in walls)
         hr = _u(rng, 50, 110)
         fps = _u(rng, 28, 80)
-        # Clinical A4C loops are often recorded at 16-22 cm, with the whole heart (atria,
-        # the bright posterior pericardium) in the picture and the LV a third of the depth.
-        depth = _u(rng, 140, 220)
+        depth = _u(rng, 140, 180)
         probe = dict(kind="phased", depth_mm=depth, half_angle_deg=_u(rng, 35, 45), frequency_mhz=_u(rng, 2.0, 3.5),
-                     axial_res_mm=_u(rng, 0.45, 1.1), lateral_res=_u(rng, 0.018, 0.05))
-        placement = dict(apex_x_mm=_u(rng, -12, 12), apex_z_mm=_u(rng, 24, 55), tilt_deg=_u(rng, -14, 10),
+                     axial_res_mm=_u(rng, 0.45, 0.9), lateral_res=_u(rng, 0.018, 0.034))
+        placement = dict(apex_x_mm=_u(rng, -5, 8), apex_z_mm=_u(rng, 24, 40), tilt_deg=_u(rng, -14, 10),
                          mirror=bool(rng.uniform() < 0.15))
         canvas = [(240, 320), (300, 400), (360, 480), (480, 640)][int(rng.integers(0, 4))]
         es_phase = _u(rng, 0.33, 0.42) + 0.0015 * (hr - 70)
@@ -230,16 +229,10 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, 40, 60), attenuation_db_per_mm=(
         _u(rng, 0.03, 0.08) if species == "human" else _u(rng, 0.15, 0.6) * 10 / depth),
         tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, 1.0, 1.8),
-        clutter=_u(rng, 0.0, 1.2) if species == "human" else _u(rng, 0.0, 0.2),
-        clutter_depth_mm=depth * (_u(rng, 0.08, 0.3) if species == "human" else _u(rng, 0.08, 0.2)),
-        reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
-        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.8),
-        brightness=_u(rng, 0.5, 0.95),
-        # Appearance: tissue around the heart from dark to nearly myocardial brightness,
-        # dim to bright walls, patchy echoes, raw or scanner-smoothed speckle.
-        tissue_echo=float(np.exp(rng.uniform(np.log(0.7), np.log(4.0 if species == "human" else 2.5)))),
-        myo_echo=_u(rng, 0.6, 1.2), heterogeneity=_u(rng, 0.3, 0.7),
-        smoothing=_u(rng, 0.3, 1.6) if rng.uniform() < 0.7 else 0.0)
+        clutter=_u(rng, 0.0, 0.6) if species == "human" else _u(rng, 0.0, 0.2),
+        clutter_depth_mm=depth * _u(rng, 0.08, 0.2), reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
+        shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.9),
+        brightness=_u(rng, 0.5, 0.95))
     if rng.uniform() < 0.3:
         b0 = np.radians(probe.get("half_angle_deg", 0)) if probe["kind"] == "phased" else probe["width_mm"] / 2
         imaging.update(shadow_beam=float(rng.choice([-1, 1]) * b0 * _u(rng, 0.6, 0.95)),
@@ -341,9 +334,7 @@ def _dropout(labels: np.ndarray, x: np.ndarray, z: np.ndarray, placement: Placem
     facing = np.abs((x / r) * e[0] + (z / r) * e[1])  # cos of beam to wall-normal angle
     walls = np.isin(labels, [Tissue.LV_MYO, Tissue.RV_WALL, Tissue.ATRIAL_WALL])
     factor = np.ones_like(x)
-    # Linear in the cosine: a lateral wall running along the beams nearly vanishes at
-    # strong dropout, as it does in many real apical views.
-    factor[walls] = (1.0 - strength) + strength * facing[walls]
+    factor[walls] = (1.0 - strength) + strength * np.sqrt(facing[walls])
     return factor
 
 
@@ -450,10 +441,11 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
 
     Args:
         params: the case.
-        only_frames: render only these frame indices (training needs a few frames
-            per loop, and rendering dominates the cost); the other frames and their
-            label maps are left empty (zeros). The truth (curves, volumes, ED/ES) is
-            computed for every frame either way.
+        only_frames: render only these frame indices (rendering dominates the cost
+            when only a few frames are needed); the other frames and their label maps
+            are left empty (zeros). The truth (curves, volumes, ED/ES) is computed for
+            every frame either way. The rendered frames' speckle noise differs from a
+            full render's (the noise generator is drawn only for rendered frames).
 
     Raises:
         ValueError: unreachable LVEF/GLS for the shape, or a heart that does not fit.
@@ -487,9 +479,7 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     labels0 = classify(u0, v0, motion, chambers)
     near = z0 < imager.settings.clutter_depth_mm * 0.6
     labels0[near & (labels0 == Tissue.BACKGROUND)] = Tissue.CHEST_WALL
-    st = imager.settings
-    amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25, tissue_echo=st.tissue_echo,
-                       myo_echo=st.myo_echo, heterogeneity=st.heterogeneity)
+    amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25)
     amp *= weight * rng_scene.normal(size=len(x0)) * _dropout(labels0, x0, z0, placement, imager.settings.lateral_dropout)
     # Static near-field clutter (haze over the apex) that does not move with the heart.
     n_clutter = int(0.15 * len(x0))

@@ -73,15 +73,6 @@ class ImagingParams:
     shadow_depth_mm: float = 0.0
     lateral_dropout: float = 0.5
     brightness: float = 1.0
-    # Appearance of the tissue (multipliers of the class echo levels in
-    # :mod:`echoquant.synth.scene`): real loops often show tissue around the heart
-    # nearly as bright as the myocardium, and patchy walls.
-    tissue_echo: float = 1.0
-    myo_echo: float = 1.0
-    heterogeneity: float = 0.5
-    # Scanner speckle-reduction filter: Gaussian sigma in beam-grid cells applied
-    # after log compression (0 = raw speckle).
-    smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -208,8 +199,6 @@ class Imager:
             # not flicker and the gain setting really darkens or brightens the image.
             self._ref = float(np.percentile(db, 99.7)) - s.gain_db
         img = np.clip((db - self._ref + s.dynamic_range_db) / s.dynamic_range_db, 0.0, 1.0) ** s.gamma
-        if s.smoothing > 0:
-            img = cv2.GaussianBlur(img, (0, 0), sigmaX=s.smoothing, sigmaY=0.6 * s.smoothing)
         polar = (img * 255.0 * s.brightness).astype(np.float32)
         screen = cv2.remap(polar, self._map_cols, self._map_rows, interpolation=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)

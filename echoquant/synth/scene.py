@@ -196,31 +196,13 @@ _BASE_ECHO = {
 }
 
 
-def echogenicity(labels: np.ndarray, x: np.ndarray, z: np.ndarray, rng: np.random.Generator, scale_mm: float,
-                 tissue_echo: float = 1.0, myo_echo: float = 1.0, heterogeneity: float = 0.5) -> np.ndarray:
+def echogenicity(labels: np.ndarray, x: np.ndarray, z: np.ndarray, rng: np.random.Generator, scale_mm: float) -> np.ndarray:
     """Mean echo amplitude of each scatterer: class brightness with case-level
-    random spread and smooth spatial heterogeneity.
-
-    Args:
-        labels: tissue class of each scatterer (:class:`Tissue`).
-        x: lateral world position (mm).
-        z: depth (mm).
-        rng: random generator of the scene.
-        scale_mm: length scale of the heterogeneity.
-        tissue_echo: multiplier of the tissue around the heart (background, chest wall).
-        myo_echo: multiplier of the myocardium.
-        heterogeneity: amplitude (natural log units) of the smooth patchiness.
-    """
+    random spread and smooth spatial heterogeneity."""
     table = np.array([_BASE_ECHO[k] for k in range(len(_BASE_ECHO))])
     table = table * np.exp(rng.normal(0.0, 0.18, size=table.shape))
-    table[[Tissue.BACKGROUND, Tissue.CHEST_WALL]] *= tissue_echo
-    table[Tissue.LV_MYO] *= myo_echo
     blood = [Tissue.LV_BLOOD, Tissue.LA_BLOOD, Tissue.RV_BLOOD, Tissue.RA_BLOOD]
-    # From black blood to the grey haze (side lobes, harmonics) of many real loops,
-    # but still well below even a dim wall: in real loops blood stays darker than
-    # myocardium, and a generator that lets them swap teaches the network to carve
-    # "myocardium" out of dark cavity.
-    table[blood] = table[Tissue.LV_BLOOD] * float(np.exp(rng.uniform(np.log(0.3), np.log(4.0))))
+    table[blood] = table[Tissue.LV_BLOOD] * rng.uniform(0.3, 3.0)
     amp = table[labels]
     hetero = smooth_field(x, z, rng, scale_mm)
-    return amp * np.exp(heterogeneity * hetero)
+    return amp * np.exp(0.5 * hetero)
