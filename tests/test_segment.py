@@ -145,4 +145,3 @@ def test_shipped_default_model_loads_and_segments_real_loop(ybr_color_path):
     assert seg.labels.shape == cine.frames.shape
     assert (seg.labels[:, ~cine.fan_mask] == 0).all()
     assert (seg.labels == 1).any(axis=(1, 2)).mean() > 0.8  # an LV is found in most frames
-
