@@ -33,6 +33,22 @@ class FrameScore:
     area_ratio: float
 
 
+def check_same_loop(path: str, frames_shape: tuple[int, ...]) -> None:
+    """The tracings belong to one file: refuse another loop rather than score against
+    outlines drawn on a different heart.
+
+    Raises:
+        ValueError: the file's SOP Instance UID or frame geometry differs.
+    """
+    import pydicom
+
+    doc = json.loads(REFERENCE.read_text())
+    uid = str(pydicom.dcmread(path, stop_before_pixels=True).get("SOPInstanceUID", ""))
+    if uid != doc["sop_instance_uid"] or list(frames_shape) != doc["frames_rows_cols"]:
+        raise ValueError(f"{path} is not the traced loop ({doc['file']}): SOP Instance UID {uid!r}, frames "
+                         f"{tuple(frames_shape)}; expected {doc['sop_instance_uid']!r}, {tuple(doc['frames_rows_cols'])}")
+
+
 def reference_masks(shape: tuple[int, int]) -> tuple[dict[int, np.ndarray], dict[int, str], float]:
     """Reference LV masks by frame, their cardiac phase, and the pixel spacing (mm)."""
     doc = json.loads(REFERENCE.read_text())
@@ -77,22 +93,66 @@ def area_jitter(lv: np.ndarray) -> float:
     return float(np.abs(np.diff(area, 2)).mean() / spread) if spread > 0 else float("inf")
 
 
-def decoder_variants(path: str, cine) -> dict[str, object]:
-    """The same loop decoded by each available JPEG decoder plugin (their pixels differ
-    by a few grey levels): a robust model gives the same LVEF from each."""
+def decoder_variants(path: str, cine) -> tuple[dict[str, object], dict[str, str]]:
+    """The same loop decoded by each JPEG decoder plugin (their pixels differ by a
+    few grey levels): a robust model gives the same LVEF from each.
+
+    Returns:
+        ``(cines by plugin, reason by plugin that could not decode it)``.
+    """
     from dataclasses import replace
 
     from pydicom.pixels import iter_pixels
 
-    out = {}
+    out, skipped = {}, {}
     for plugin in ("pillow", "pylibjpeg", "gdcm"):
         try:
             y = np.stack([raw[..., 0] if raw.ndim == 3 else raw
                           for raw in iter_pixels(path, raw=True, decoding_plugin=plugin)]).astype(np.uint8)
-        except Exception:  # noqa: BLE001 - a plugin that is not installed is simply not compared
+        except Exception as exc:  # noqa: BLE001 - pydicom raises various types for a missing or unfit plugin
+            skipped[plugin] = f"{type(exc).__name__}: {exc}"[:120]
             continue
         out[plugin] = replace(cine, frames=y)
-    return out
+    return out, skipped
+
+
+def _lvef_text(value: float | None) -> str:
+    return "withheld" if value is None else f"{value:.1f} %"
+
+
+def report_lines(name: str, scores: list[FrameScore], jitter: float, res) -> list[str]:
+    """The markdown table and summary lines of one model's run."""
+    flags = sorted({f.split(":")[0] for f in res.flags})
+    return [
+        f"Model `{name}` on pydicom-data's real A4C loop `color3d_jpeg_baseline.dcm` (120 frames), "
+        "against rough developer tracings (`scripts/data/real_lv_reference.json`, not expert annotations).",
+        "",
+        "| frame | phase | LV Dice | mean contour distance (mm) | predicted / reference area |",
+        "|---|---|---|---|---|",
+        *[f"| {s.frame} | {s.phase} | {s.dice:.3f} | {s.mean_contour_distance_mm:.2f} | {s.area_ratio:.2f} |" for s in scores],
+        f"| mean | | {np.mean([s.dice for s in scores]):.3f} | {np.mean([s.mean_contour_distance_mm for s in scores]):.2f} | |",
+        "",
+        f"Area jitter (mean |second difference| of the LV area over its 5-95 % range; lower is smoother): {jitter:.3f}.",
+        f"Quantification: LVEF {_lvef_text(res.lvef_pct)}, GLS {'withheld' if res.gls_pct is None else f'{res.gls_pct:.1f} %'}, "
+        f"beats {res.summary['n_beats']}; flags: {', '.join(flags) or 'none'}.",
+    ]
+
+
+def decoder_line(path: str, cine, predictor) -> str:
+    """LVEF of the loop as decoded by each available JPEG decoder plugin."""
+    from echoquant.quant import quantify
+
+    variants, skipped = decoder_variants(path, cine)
+    per = [f"{plugin} {_lvef_text(quantify(other, predictor.predict(other)).lvef_pct)}" for plugin, other in variants.items()]
+    line = f"LVEF by JPEG decoder plugin (pixels differ by a few grey levels): {', '.join(per) or 'none available'}"
+    return line + (f"; not compared: {', '.join(sorted(skipped))}." if skipped else ".")
+
+
+def _overlay_box(masks: dict[int, np.ndarray], box, pad: int = 30) -> tuple[int, int, int, int]:
+    """Rows/columns around every reference outline, inside the sector box."""
+    rows, cols = np.nonzero(np.any(np.stack(list(masks.values())), axis=0))
+    return (max(int(rows.min()) - pad, box.row_start), min(int(rows.max()) + pad, box.row_stop),
+            max(int(cols.min()) - pad, box.col_start), min(int(cols.max()) + pad, box.col_stop))
 
 
 def overlay_png(frames: np.ndarray, lv: np.ndarray, masks: dict[int, np.ndarray], path: Path, box) -> None:
@@ -127,37 +187,14 @@ def main() -> None:
         from pydicom.data import get_testdata_file
 
         args.dicom = get_testdata_file("color3d_jpeg_baseline.dcm")
-    path = args.dicom
-    cine = read_cine(path)
+    cine = read_cine(args.dicom)
+    check_same_loop(args.dicom, cine.frames.shape)
     predictor = Predictor(args.model, device=args.device, tta=args.tta)
     seg = predictor.predict(cine)
     lv = seg.labels == 1
     masks, phases, spacing = reference_masks(cine.frames.shape[1:])
-    scores = score_frames(lv, masks, phases, spacing)
-    res = quantify(cine, seg)
-    jitter = area_jitter(lv)
-    flags = sorted({f.split(":")[0] for f in res.flags})
-    lines = [
-        f"Model `{predictor.name}` on pydicom-data's real A4C loop `color3d_jpeg_baseline.dcm` (120 frames), "
-        "against rough developer tracings (`scripts/data/real_lv_reference.json`, not expert annotations).",
-        "",
-        "| frame | phase | LV Dice | mean contour distance (mm) | predicted / reference area |",
-        "|---|---|---|---|---|",
-        *[f"| {s.frame} | {s.phase} | {s.dice:.3f} | {s.mean_contour_distance_mm:.2f} | {s.area_ratio:.2f} |" for s in scores],
-        f"| mean | | {np.mean([s.dice for s in scores]):.3f} | {np.mean([s.mean_contour_distance_mm for s in scores]):.2f} | |",
-        "",
-        f"Area jitter (mean |second difference| of the LV area over its 5-95 % range; lower is smoother): {jitter:.3f}.",
-        f"Quantification: LVEF {'withheld' if res.lvef_pct is None else f'{res.lvef_pct:.1f} %'}, "
-        f"GLS {'withheld' if res.gls_pct is None else f'{res.gls_pct:.1f} %'}, beats {res.summary['n_beats']}; "
-        f"flags: {', '.join(flags) or 'none'}.",
-    ]
-    variants = decoder_variants(path, cine)
-    if len(variants) > 1:
-        per = []
-        for plugin, other in variants.items():
-            r = quantify(other, predictor.predict(other))
-            per.append(f"{plugin} {'withheld' if r.lvef_pct is None else f'{r.lvef_pct:.1f} %'}")
-        lines.append(f"LVEF by JPEG decoder plugin (pixels differ by a few grey levels): {', '.join(per)}.")
+    lines = report_lines(predictor.name, score_frames(lv, masks, phases, spacing), area_jitter(lv), quantify(cine, seg))
+    lines.append(decoder_line(args.dicom, cine, predictor))
     text = "\n".join(lines)
     print(text)
     if args.markdown:
@@ -166,14 +203,7 @@ def main() -> None:
                                  "--png docs/real_reference_overlay.png`\n\n" + text + "\n\n"
                                  "![reference (yellow) and model (red) LV outlines](real_reference_overlay.png)\n")
     if args.png:
-        b = cine.sector_box
-        rows = [r for r in range(cine.frames.shape[1]) if any(m[r].any() for m in masks.values())]
-        cols = [c for c in range(cine.frames.shape[2]) if any(m[:, c].any() for m in masks.values())]
-        pad = 30
-        box = (max(min(rows) - pad, b.row_start), min(max(rows) + pad, b.row_stop),
-               max(min(cols) - pad, b.col_start), min(max(cols) + pad, b.col_stop))
-        overlay_png(cine.frames, lv, masks, args.png, box)
-
+        overlay_png(cine.frames, lv, masks, args.png, _overlay_box(masks, cine.sector_box))
 
 if __name__ == "__main__":
     main()

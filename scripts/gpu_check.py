@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -93,6 +92,10 @@ def check_batch(dicom: str, work: Path) -> list[str]:
         frames[dev] = pd.read_csv(work / dev / "results.csv").sort_values("path").reset_index(drop=True)
     cols = ["lvef_pct", "edv_ml", "esv_ml", "gls_pct"]
     ok = (frames["cpu"]["status"] == "ok").to_numpy()
+    if not ok.any():
+        failed = frames["cpu"][frames["cpu"]["status"] == "failed"]
+        why = "; ".join(sorted(set(failed["error"].astype(str).str[:120]))) or "no loops among the inputs"
+        return [f"| echoquant analyze | FAILED | no loop analysed on CPU: {why} |"]
     diff = (frames["cpu"][cols] - frames["cuda"][cols]).abs()[ok].max()
     rows = [f"| echoquant analyze, {int(ok.sum())} loops ok of {len(ok)} files | {dev} | {times[dev]:.1f} s |"
             for dev in ("cpu", "cuda")]
@@ -134,12 +137,13 @@ def main() -> None:
     head = [f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}; "
             "command: `python scripts/gpu_check.py`", "", "| check | device | result |", "|---|---|---|"]
     rows: list[str] = []
-    for step in (lambda: check_predictor(dicom), check_speed, lambda: check_batch(dicom, args.out / "batch"),
-                 lambda: check_training(args.out)):
+    checks = {"predictor": lambda: check_predictor(dicom), "speed": check_speed,
+              "batch": lambda: check_batch(dicom, args.out / "batch"), "training": lambda: check_training(args.out)}
+    for name, step in checks.items():
         try:
             rows += step()
-        except Exception as exc:  # report every check, even after one fails
-            rows.append(f"| {getattr(step, '__name__', 'check')} | FAILED | {type(exc).__name__}: {exc} |")
+        except Exception as exc:  # noqa: BLE001 - report every check, even after one fails
+            rows.append(f"| {name} | FAILED | {type(exc).__name__}: {exc} |")
         print("\n".join(rows[-4:]), flush=True)
     text = "\n".join(head + rows)
     print(text)

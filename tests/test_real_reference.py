@@ -54,6 +54,16 @@ def test_reference_tracings_are_plausible():
     assert 0.5 < es / ed < 0.85
 
 
+def test_another_loop_is_refused(ybr_color_path):
+    """The tracings belong to one file; pydicom's downscaled copy of the same heart
+    (30 frames, 240x320) must be refused, not scored."""
+    from echoquant.io import read_cine
+
+    ev = _script()
+    with pytest.raises(ValueError, match="not the traced loop"):
+        ev.check_same_loop(str(ybr_color_path), read_cine(ybr_color_path).frames.shape)
+
+
 def test_shipped_model_against_the_real_reference():
     """A regression guard, not a claim of accuracy: the shipped model's LV on the
     real loop agrees with the rough reference tracings at least as well as when it
@@ -75,6 +85,7 @@ def test_shipped_model_against_the_real_reference():
         pytest.skip("pydicom-data is not installed")
     ev = _script()
     cine = read_cine(path)
+    ev.check_same_loop(path, cine.frames.shape)
     lv = Predictor(None, device="cpu").predict(cine).labels == 1
     masks, phases, spacing = ev.reference_masks(cine.frames.shape[1:])
     scores = ev.score_frames(lv, masks, phases, spacing)

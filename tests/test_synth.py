@@ -156,4 +156,5 @@ def test_only_frames_renders_the_chosen_frames_with_the_same_truth():
         assert rendered == (i in picks), i
     # Geometry does not depend on which frames are rendered: the label maps agree.
     assert all(np.array_equal(part.labels[i], full.labels[i]) for i in picks)
-
+    with pytest.raises(ValueError, match="only_frames"):
+        generate_case(p, only_frames=[len(times)])

@@ -448,7 +448,8 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
             full render's (the noise generator is drawn only for rendered frames).
 
     Raises:
-        ValueError: unreachable LVEF/GLS for the shape, or a heart that does not fit.
+        ValueError: unreachable LVEF/GLS for the shape, a heart that does not fit, or
+            ``only_frames`` outside the loop.
     """
     ss = np.random.SeedSequence(params.seed)
     rng_scene, rng_noise, rng_misc = (np.random.default_rng(s) for s in ss.spawn(3))
@@ -506,6 +507,8 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     u_la, v_la = la_cu + la_au * np.cos(la_t + np.pi), la_cv + la_av * np.sin(la_t + np.pi)
 
     render = set(range(n)) if only_frames is None else {int(i) for i in only_frames}
+    if not render <= set(range(n)):
+        raise ValueError(f"only_frames must be frame indices in 0..{n - 1}, got {sorted(render - set(range(n)))}")
     frames = np.zeros((n, h, w), dtype=np.uint8)
     label_maps = np.zeros((n, h, w), dtype=np.uint8)
     endo_px = np.zeros((n, len(u_endo), 2))
