@@ -17,7 +17,7 @@ from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import load_bundle, save_bundle
 from echoquant.segment.networks import build_network
 from echoquant.segment.predictor import Predictor
-from echoquant.segment.preprocess import crop_box_for, from_network, to_network, to_network_labels
+from echoquant.segment.preprocess import crop_box_for, from_network, normalize_intensity, to_network, to_network_labels
 from echoquant.segment.transforms import RandSpeckle, train_transforms
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
@@ -64,10 +64,59 @@ def test_short_training_run_exports_loadable_bundle(tmp_path):
     assert bundle.image_size == 64
 
 
-def _tiny_bundle(tmp_path: Path) -> Path:
+def _tiny_bundle(tmp_path: Path, intensity: str = "scale") -> Path:
+    torch.manual_seed(0)
     net = build_network("unet", channels=(8, 16, 32), num_res_units=1)
     return save_bundle(net, tmp_path / "tiny", network={"name": "unet", "kwargs": {"channels": [8, 16, 32], "num_res_units": 1}},
-                       image_size=64)
+                       image_size=64, intensity=intensity)
+
+
+def test_equalize_is_blind_to_monotone_tone_changes():
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 128, (2, 32, 32))
+    levels[:, :4] = 0  # outside the sector
+    x = levels / 255.0
+    eq = normalize_intensity(x, "equalize")
+    # Doubling every level (a gain change, injective on 0..127) changes nothing.
+    np.testing.assert_allclose(normalize_intensity(2 * x, "equalize"), eq, atol=1e-6)
+    # A gamma curve merges a few levels: nearly the same input.
+    assert np.abs(normalize_intensity(x ** 0.6, "equalize") - eq).mean() < 0.01
+    assert (eq[levels == 0] == 0).all() and eq[levels > 0].min() > 0 and eq.max() < 1
+    # Ranks of the echo pixels: uniform on (0, 1), mean one half, per frame.
+    for f in range(2):
+        assert abs(eq[f][levels[f] > 0].mean() - 0.5) < 0.01
+    assert normalize_intensity(x, "scale") is x
+    assert (normalize_intensity(np.zeros((1, 8, 8)), "equalize") == 0).all()
+
+
+def test_unknown_intensity_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="intensity"):
+        normalize_intensity(np.zeros((1, 8, 8)), "zscore")
+    with pytest.raises(ValueError, match="intensity"):
+        _tiny_bundle(tmp_path, intensity="zscore")
+
+
+def test_bundle_records_intensity_and_predictor_applies_it(tmp_path):
+    root = _tiny_bundle(tmp_path, intensity="equalize")
+    assert load_bundle(root).intensity == "equalize"
+    meta_path = root / "configs" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["network_data_format"]["inputs"]["image"]["intensity"]
+    meta_path.write_text(json.dumps(meta))
+    assert load_bundle(root).intensity == "scale"  # bundles from before the field
+    meta["network_data_format"]["inputs"]["image"]["intensity"] = "equalize"
+    meta_path.write_text(json.dumps(meta))
+    frames = np.random.default_rng(1).integers(1, 100, (2, 64, 64)).astype(np.uint8)
+    fan = np.zeros((64, 64), bool)
+    fan[2:63, 2:63] = True  # a 64-pixel crop box: no resampling, so ranks are kept exactly
+    brighter = frames * 2  # a gain change: the same ranks
+    cine = EchoCine(frames=frames, fps=30.0, frame_times_ms=np.arange(2) * 33.3, spacing_mm=None,
+                    heart_rate_bpm=None, fan_mask=fan)
+    pred = Predictor(root, device="cpu", temporal_window=1)
+    a = pred.predict(cine).labels
+    b = pred.predict(EchoCine(frames=brighter, fps=30.0, frame_times_ms=cine.frame_times_ms, spacing_mm=None,
+                              heart_rate_bpm=None, fan_mask=fan)).labels
+    np.testing.assert_array_equal(a, b)
 
 
 def test_bundle_checksum_refuses_tampered_weights(tmp_path):

@@ -55,11 +55,26 @@ class Bundle:
     def image_size(self) -> int:
         return int(self.metadata["network_data_format"]["inputs"]["image"]["spatial_shape"][0])
 
+    @property
+    def intensity(self) -> str:
+        """How the network expects grey levels (:func:`~echoquant.segment.preprocess.normalize_intensity`);
+        bundles written before the field existed used ``"scale"``."""
+        return str(self.metadata["network_data_format"]["inputs"]["image"].get("intensity", "scale"))
+
 
 def save_bundle(net: nn.Module, out_dir: str | Path, *, network: dict[str, Any], image_size: int,
-                extra: dict[str, Any] | None = None, half: bool = True) -> Path:
-    """Write weights (fp16 by default, to stay a few MB) and metadata with checksum."""
+                extra: dict[str, Any] | None = None, half: bool = True, intensity: str = "scale") -> Path:
+    """Write weights (fp16 by default, to stay a few MB) and metadata with checksum.
+
+    Raises:
+        ValueError: unknown ``intensity`` mode.
+    """
     from safetensors.torch import save_file
+
+    from echoquant.segment.preprocess import INTENSITY_MODES
+
+    if intensity not in INTENSITY_MODES:
+        raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {intensity!r}")
 
     out = Path(out_dir)
     (out / WEIGHTS.parent).mkdir(parents=True, exist_ok=True)
@@ -76,7 +91,9 @@ def save_bundle(net: nn.Module, out_dir: str | Path, *, network: dict[str, Any],
         "network_data_format": {
             "inputs": {"image": {"type": "image", "format": "magnitude", "modality": "US", "num_channels": 1,
                                  "spatial_shape": [image_size, image_size], "dtype": "float32", "value_range": [0, 1],
-                                 "preprocessing": "crop to the scan-sector box, square, resize, grey/255"}},
+                                 "preprocessing": "crop to the scan-sector box, square, resize, grey/255"
+                                 + (", per-frame histogram equalisation of non-zero pixels" if intensity == "equalize" else ""),
+                                 "intensity": intensity}},
             "outputs": {"pred": {"type": "image", "format": "segmentation", "num_channels": 4,
                                  "spatial_shape": [image_size, image_size], "dtype": "float32",
                                  "channel_def": {"0": "background", "1": "lv_cavity", "2": "lv_myocardium", "3": "la"}}},

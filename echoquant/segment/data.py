@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from echoquant.segment.preprocess import crop_box_for, to_network, to_network_labels
+from echoquant.segment.preprocess import crop_box_for, normalize_intensity, to_network, to_network_labels
 
 __all__ = ["FrameArrays", "FrameDataset", "SynthDataModule", "FolderDataModule", "synth_frames", "case_frames"]
 
@@ -98,17 +98,27 @@ def _plain(x: Any) -> Any:
 
 
 class FrameDataset(Dataset):
-    """Frames as MONAI-style dicts ``{"image": (1, s, s) float, "label": (1, s, s) long}``."""
+    """Frames as MONAI-style dicts ``{"image": (1, s, s) float, "label": (1, s, s) long}``.
 
-    def __init__(self, arrays: FrameArrays, transform=None) -> None:
+    Args:
+        arrays: the frames.
+        transform: augmentation, applied after the intensity normalisation (as
+            nnU-Net does: the network sees normalised frames, varied).
+        intensity: the bundle's intensity mode (:func:`normalize_intensity`).
+    """
+
+    def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale") -> None:
         self.arrays, self.transform = arrays, transform
+        # Normalised once: the cached frames are already on the network grid, with
+        # zeros outside the sector, exactly as to_network hands them at inference.
+        self.images = normalize_intensity(arrays.images.astype(np.float32) / 255.0, intensity)
 
     def __len__(self) -> int:
         return len(self.arrays.images)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {
-            "image": torch.from_numpy(self.arrays.images[i][None].astype(np.float32) / 255.0),
+            "image": torch.from_numpy(self.images[i][None].copy()),
             "label": torch.from_numpy(self.arrays.labels[i][None].astype(np.int64)),
         }
         if self.transform is not None:
@@ -120,9 +130,11 @@ class FrameDataset(Dataset):
 class _ArraysDataModule(pl.LightningDataModule):
     """Shared loaders over train/val :class:`FrameArrays`."""
 
-    def __init__(self, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0, seed: int = 0,
+                 intensity: str = "scale") -> None:
         super().__init__()
         self.batch_size, self.num_workers, self.augment, self.seed = batch_size, num_workers, augment, seed
+        self.intensity = intensity
         self.train_arrays: FrameArrays | None = None
         self.val_arrays: FrameArrays | None = None
 
@@ -137,12 +149,12 @@ class _ArraysDataModule(pl.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         # worker_init_fn re-seeds the transforms in each worker (from the loader's
         # seeded generator): without it every worker replays the same augmentations.
-        return DataLoader(FrameDataset(self.train_arrays, tf), batch_size=self.batch_size, shuffle=True,
+        return DataLoader(FrameDataset(self.train_arrays, tf, self.intensity), batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, generator=g, drop_last=len(self.train_arrays.images) > self.batch_size,
                           persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(FrameDataset(self.val_arrays), batch_size=self.batch_size, shuffle=False,
+        return DataLoader(FrameDataset(self.val_arrays, intensity=self.intensity), batch_size=self.batch_size, shuffle=False,
                           num_workers=0)
 
 
@@ -159,13 +171,16 @@ class SynthDataModule(_ArraysDataModule):
         overrides: fixed generator parameters (e.g. a smaller canvas for speed).
         generate_workers: processes for generation.
         seed: seed of the training set; validation uses ``seed + 1``.
+        intensity: intensity normalisation of the network input
+            (:func:`~echoquant.segment.preprocess.normalize_intensity`); recorded in
+            the exported bundle so that inference applies the same.
     """
 
     def __init__(self, cache_dir: str = "outputs/cache", presets: dict[str, float] | None = None, n_train: int = 200,
                  n_val: int = 20, frames_per_case: int = 6, image_size: int = 128, overrides: dict | None = None,
                  generate_workers: int = 2, seed: int = 0, batch_size: int = 16, num_workers: int = 0,
-                 augment: float = 1.0) -> None:
-        super().__init__(batch_size, num_workers, augment, seed)
+                 augment: float = 1.0, intensity: str = "scale") -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity)
         self.cache_dir = Path(cache_dir)
         self.presets = dict(_plain(presets) or {"human": 0.6, "rodent": 0.4})
         self.n_train, self.n_val, self.per_case = n_train, n_val, frames_per_case
@@ -226,8 +241,9 @@ class FolderDataModule(_ArraysDataModule):
     """
 
     def __init__(self, train_dir: str, val_dir: str, image_size: int = 128, frames_per_case: int = 10,
-                 seed: int = 0, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0) -> None:
-        super().__init__(batch_size, num_workers, augment, seed)
+                 seed: int = 0, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0,
+                 intensity: str = "scale") -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity)
         self.train_dir, self.val_dir = Path(train_dir), Path(val_dir)
         self.image_size, self.per_case = image_size, frames_per_case
 

@@ -11,7 +11,7 @@ from scipy.ndimage import uniform_filter1d
 
 from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import Bundle, load_bundle
-from echoquant.segment.preprocess import crop_box_for, from_network, to_network
+from echoquant.segment.preprocess import crop_box_for, from_network, normalize_intensity, to_network
 from echoquant.segmentation import LV_CAVITY, Segmentation
 
 __all__ = ["Predictor", "resolve_device"]
@@ -68,7 +68,7 @@ class Predictor:
         """Labels ``(T, H, W)`` on the cine grid plus per-frame LV confidence."""
         size = self.bundle.image_size
         box = crop_box_for(cine.fan_mask)
-        x = to_network(cine.frames, cine.fan_mask, box, size)
+        x = normalize_intensity(to_network(cine.frames, cine.fan_mask, box, size), self.bundle.intensity)
         probs = self._probs(x)
         if self.temporal_window > 1 and len(probs) >= self.temporal_window:
             probs = uniform_filter1d(probs, self.temporal_window, axis=0, mode="nearest")

@@ -4,6 +4,10 @@ Frames are cropped to the bounding box of the scan sector (so text, scales and
 ECG never reach the network), padded to a square, resized to the network size
 and scaled to 0..1; predictions go back through the same box to the cine grid,
 and everything outside the sector is background.
+
+Intensity: a bundle says how its network expects grey levels (``"scale"``: grey/255;
+``"equalize"``: each frame's histogram equalised over the echo pixels, see
+:func:`normalize_intensity`). Training and inference apply the same function.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network"]
+__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network", "normalize_intensity",
+           "INTENSITY_MODES"]
+
+INTENSITY_MODES = ("scale", "equalize")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,42 @@ def to_network(frames: np.ndarray, fan_mask: np.ndarray, box: CropBox, size: int
         crop = _crop(f, box) * fan
         out[t, 0] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     return out
+
+
+def _equalize_frame(levels: np.ndarray) -> np.ndarray:
+    """Grey levels 0..255 of one frame -> mid-rank of each level among the frame's
+    non-zero pixels, in (0, 1); zero (outside the sector, or black) stays 0."""
+    hist = np.bincount(levels.ravel(), minlength=256).astype(np.float64)
+    hist[0] = 0.0
+    total = hist.sum()
+    if total == 0:
+        return np.zeros(levels.shape, dtype=np.float32)
+    lut = (np.cumsum(hist) - 0.5 * hist) / total
+    lut[0] = 0.0
+    return lut.astype(np.float32)[levels]
+
+
+def normalize_intensity(x: np.ndarray, mode: str) -> np.ndarray:
+    """Network input grey levels (``(..., s, s)`` in 0..1) in a bundle's intensity mode.
+
+    ``"scale"`` returns ``x`` unchanged. ``"equalize"`` replaces every pixel by its
+    rank among the frame's non-zero pixels (histogram equalisation on 256 levels),
+    so any monotone change of the tone curve (gain, dynamic range, gamma, the
+    scanner's grey map, a decoder that shifts every level a little) gives the same
+    input: real scanners differ in exactly these, and the synthetic training data
+    cannot cover them all.
+
+    Raises:
+        ValueError: unknown mode.
+    """
+    if mode not in INTENSITY_MODES:
+        raise ValueError(f"intensity mode must be one of {INTENSITY_MODES}, got {mode!r}")
+    if mode == "scale":
+        return x
+    levels = np.clip(np.rint(np.asarray(x, dtype=np.float32) * 255.0), 0, 255).astype(np.intp)
+    flat = levels.reshape((-1,) + levels.shape[-2:])
+    out = np.stack([_equalize_frame(f) for f in flat]) if len(flat) else flat.astype(np.float32)
+    return out.reshape(levels.shape)
 
 
 def to_network_labels(labels: np.ndarray, box: CropBox, size: int) -> np.ndarray:
