@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter
 from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant import biplane_volume_ml, detect_beats, extract_contour, frame_volumes, quantify
 from echoquant.quant.strain import line_strain_pct, track_line
+from echoquant.quant.cycle import cycle_frames
 from echoquant.segmentation import Segmentation
 from echoquant.synth import generate_case, sample_params
 from echoquant.synth.timing import systolic_fraction
@@ -211,3 +212,29 @@ def test_fill_holes_cropped_equals_scipy() -> None:
     ring[5:15, 5:15] = True
     ring[8:12, 8:12] = False
     assert fill_holes(ring)[10, 10] and not fill_holes(np.zeros((5, 5), bool)).any()
+
+
+@pytest.mark.parametrize("period", [9.0, 17.5, 30.0])
+def test_cycle_length_from_the_curve(period):
+    rng = np.random.default_rng(int(period))
+    t = np.arange(140)
+    phase = (t / period) % 1.0
+    vol = 120 - 60 * systolic_fraction(phase, 0.38) + rng.normal(0, 2, len(t))
+    assert cycle_frames(vol, 5, 60) == pytest.approx(period, abs=0.5)
+    assert cycle_frames(rng.normal(0, 1, 140), 5, 60) is None  # noise has no period
+    assert cycle_frames(vol[: int(1.5 * period)], 5, 60) is None  # under two cycles: not measured
+
+
+def test_dips_inside_a_beat_do_not_make_beats():
+    """Seen on a real loop without a recorded heart rate: the traced cavity dipped
+    while the mitral valve was open, and each dip became a beat of its own."""
+    fps, period = 30.0, 30.0
+    t = np.arange(120)
+    phase = (t / period) % 1.0
+    vol = 120 - 60 * systolic_fraction(phase, 0.38)
+    dip = (phase > 0.6) & (phase < 0.72)
+    vol[dip] -= 45 * np.sin(np.pi * (phase[dip] - 0.6) / 0.12)
+    beats, _ = detect_beats(vol, fps, None)
+    assert len(beats) in (3, 4)
+    for b in beats:
+        assert abs(((b.es - b.ed) / period) - 0.38) < 0.08

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks, savgol_filter
 
-__all__ = ["Beat", "HR_BOUNDS_BPM", "detect_beats", "species_bounds"]
+__all__ = ["Beat", "HR_BOUNDS_BPM", "cycle_frames", "detect_beats", "species_bounds"]
 
 # Physiological heart-rate bounds.
 HR_BOUNDS_BPM = {"human": (30.0, 200.0), "rodent": (250.0, 750.0)}
@@ -44,6 +44,40 @@ def _fill_nan(x: np.ndarray) -> np.ndarray:
     return np.interp(idx, idx[ok], x[ok])
 
 
+def cycle_frames(curve: np.ndarray, shortest: float, longest: float, min_correlation: float = 0.4) -> float | None:
+    """The cardiac cycle length (frames) of a periodic curve, from its autocorrelation.
+
+    Only loops holding at least two cycles are measured: the lag is searched in
+    ``[shortest, min(longest, len / 2)]`` and must be a local maximum with a
+    normalised autocorrelation of at least ``min_correlation``; of such maxima the
+    shortest one within 85 % of the best is the cycle (not one of its multiples).
+
+    Returns:
+        The cycle length refined to a fraction of a frame, or None when the curve
+        shows no clear period.
+    """
+    x = np.asarray(curve, dtype=np.float64)
+    x = x - x.mean()
+    n = len(x)
+    lo, hi = max(2, int(np.floor(shortest))), min(int(np.ceil(longest)), n // 2)
+    if hi <= lo + 1 or not np.any(x):
+        return None
+    lags = np.arange(lo - 1, hi + 2)
+    # Normalised per lag (Pearson over the overlap), so short overlaps are not penalised.
+    ac = np.array([np.corrcoef(x[:-k], x[k:])[0, 1] if k > 0 else 1.0 for k in lags])
+    ac = np.nan_to_num(ac, nan=-1.0)
+    inner = np.arange(1, len(lags) - 1)
+    peaks = inner[(ac[inner] >= ac[inner - 1]) & (ac[inner] >= ac[inner + 1]) & (ac[inner] >= min_correlation)]
+    if len(peaks) == 0:
+        return None
+    # Multiples of the cycle correlate as well as the cycle (better, when the cycle is
+    # not a whole number of frames): take the shortest lag that is nearly the best.
+    j = int(peaks[np.argmax(ac[peaks] >= 0.85 * ac[peaks].max())])
+    denom = ac[j - 1] - 2 * ac[j] + ac[j + 1]
+    shift = 0.5 * (ac[j - 1] - ac[j + 1]) / denom if denom < 0 else 0.0
+    return float(lags[j] + np.clip(shift, -0.5, 0.5))
+
+
 def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | None = None,
                  r_wave_frames: np.ndarray | None = None) -> tuple[list[Beat], str]:
     """Find ED (volume maxima) and ES (minima) frames.
@@ -51,8 +85,10 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
     The curve is smoothed (Savitzky-Golay over about 1/8 of the shortest plausible
     cycle); maxima and minima must be separated by at least half the shortest
     plausible RR interval, taken from the heart rate if recorded, else from the
-    species bounds; with ECG R waves aligned to the frames, ED is the frame of each
-    R wave. Each ED is paired with the deepest minimum before the next ED.
+    cycle length measured on the curve itself (:func:`cycle_frames`, when the loop
+    holds two or more clear cycles), else from the species bounds; with ECG R waves
+    aligned to the frames, ED is the frame of each R wave. Each ED is paired with
+    the deepest minimum before the next ED.
 
     Args:
         volume: ``(T,)`` volume curve (any unit), NaN where unmeasured.
@@ -81,6 +117,13 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
     # A curve that changes by less than 2 % of its mean has no beats to find.
     if span <= 0.02 * abs(float(np.nanmean(smooth))):
         return [], "volume"
+    if fps and not heart_rate_bpm:
+        # Without a recorded heart rate the species bound allows cycles far shorter
+        # than this heart's; a dip inside a beat (e.g. the cavity traced short while
+        # the mitral valve is open) would then count as a beat of its own.
+        period = cycle_frames(smooth, 60.0 / hi_bpm * fps, 60.0 / lo_bpm * fps)
+        if period is not None:
+            min_rr = max(min_rr, 0.7 * period)
     distance = max(1, int(0.5 * min_rr))
     prominence = 0.25 * span
     if r_wave_frames is not None and len(r_wave_frames):
