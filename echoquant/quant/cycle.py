@@ -50,7 +50,7 @@ def cycle_frames(curve: np.ndarray, shortest: float, longest: float, min_correla
     Only loops holding at least two cycles are measured: the lag is searched in
     ``[shortest, min(longest, len / 2)]`` and must be a local maximum with a
     normalised autocorrelation of at least ``min_correlation``; of such maxima the
-    shortest one within 85 % of the best is the cycle (not one of its multiples).
+    shortest one within 70 % of the best is the cycle (not one of its multiples).
 
     Returns:
         The cycle length refined to a fraction of a frame, or None when the curve
@@ -72,7 +72,7 @@ def cycle_frames(curve: np.ndarray, shortest: float, longest: float, min_correla
         return None
     # Multiples of the cycle correlate as well as the cycle (better, when the cycle is
     # not a whole number of frames): take the shortest lag that is nearly the best.
-    j = int(peaks[np.argmax(ac[peaks] >= 0.85 * ac[peaks].max())])
+    j = int(peaks[np.argmax(ac[peaks] >= 0.7 * ac[peaks].max())])
     denom = ac[j - 1] - 2 * ac[j] + ac[j + 1]
     shift = 0.5 * (ac[j - 1] - ac[j + 1]) / denom if denom < 0 else 0.0
     return float(lags[j] + np.clip(shift, -0.5, 0.5))
