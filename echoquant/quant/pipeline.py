@@ -236,7 +236,9 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     flags = _input_flags(cine, names, calibrated)
 
     cavity = clean_masks(seg.labels == LV_CAVITY)
-    la = seg.labels == LA
+    # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
+    # must not pull the LV axis orientation towards itself.
+    la = clean_masks(seg.labels == LA, temporal=False)
     hint = _transducer(cine) if (cine.meta.view or "A4C") in _APICAL else None
     contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
     missing = sum(c is None for c in contours)
