@@ -105,31 +105,20 @@ class FrameDataset(Dataset):
         transform: augmentation, applied after the intensity normalisation (as
             nnU-Net does: the network sees normalised frames, varied).
         intensity: the bundle's intensity mode (:func:`normalize_intensity`).
-        acquisition: augmentation of how the scanner records the picture (e.g. its
-            noise floor), applied before the normalisation, like the scanner's own.
     """
 
-    def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale", acquisition=None) -> None:
-        self.arrays, self.transform, self.intensity, self.acquisition = arrays, transform, intensity, acquisition
-        # Without acquisition augmentation every frame is normalised once, here: the
-        # cached frames are already on the network grid, with zeros outside the
-        # sector, exactly as to_network hands them at inference.
-        self.images = None if acquisition is not None else normalize_intensity(
-            arrays.images.astype(np.float32) / 255.0, intensity)
+    def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale") -> None:
+        self.arrays, self.transform = arrays, transform
+        # Normalised once: the cached frames are already on the network grid, with
+        # zeros outside the sector, exactly as to_network hands them at inference.
+        self.images = normalize_intensity(arrays.images.astype(np.float32) / 255.0, intensity)
 
     def __len__(self) -> int:
         return len(self.arrays.images)
 
-    def _image(self, i: int) -> torch.Tensor:
-        if self.images is not None:
-            return torch.from_numpy(self.images[i][None].copy())
-        img = torch.from_numpy(self.arrays.images[i][None].astype(np.float32) / 255.0)
-        img = torch.as_tensor(self.acquisition({"image": img})["image"]).float()
-        return torch.from_numpy(normalize_intensity(img.numpy(), self.intensity))
-
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {
-            "image": self._image(i),
+            "image": torch.from_numpy(self.images[i][None].copy()),
             "label": torch.from_numpy(self.arrays.labels[i][None].astype(np.int64)),
         }
         if self.transform is not None:
@@ -150,19 +139,17 @@ class _ArraysDataModule(pl.LightningDataModule):
         self.val_arrays: FrameArrays | None = None
 
     def train_dataloader(self) -> DataLoader:
-        from echoquant.segment.transforms import acquisition_transforms, train_transforms
+        from echoquant.segment.transforms import train_transforms
 
         tf = train_transforms(self.augment) if self.augment > 0 else None
-        acq = acquisition_transforms(self.augment) if self.augment > 0 else None
         if tf is not None:
             tf.set_random_state(self.seed)
-            acq.set_random_state(self.seed + 1)
         from monai.data.utils import worker_init_fn
 
         g = torch.Generator().manual_seed(self.seed)
         # worker_init_fn re-seeds the transforms in each worker (from the loader's
         # seeded generator): without it every worker replays the same augmentations.
-        return DataLoader(FrameDataset(self.train_arrays, tf, self.intensity, acq), batch_size=self.batch_size, shuffle=True,
+        return DataLoader(FrameDataset(self.train_arrays, tf, self.intensity), batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, generator=g, drop_last=len(self.train_arrays.images) > self.batch_size,
                           persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
 

@@ -9,8 +9,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform
 
-__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "RandNoiseFloor", "RandNoiseFloord",
-           "acquisition_transforms", "train_transforms"]
+__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "train_transforms"]
 
 
 class RandSpeckle(RandomizableTransform):
@@ -106,65 +105,6 @@ class RandDepthGaind(_RandDictWrapper):
 
     def __init__(self, keys: KeysCollection, prob: float = 0.3, max_db: float = 10.0) -> None:
         super().__init__(keys, prob, RandDepthGain(1.0, max_db))
-
-
-class RandNoiseFloor(RandomizableTransform):
-    """A visible noise floor inside the sector: electronic noise added in power
-    (``sqrt(img**2 + noise**2)``, Rayleigh-distributed noise), as a scanner shows
-    with more gain. Real blood pools are rarely black: they hold low-level speckle
-    and noise, which the synthetic generator often clips to zero.
-
-    The sector is taken as the filled region of the non-zero pixels (the frames
-    arrive with zeros outside the fan).
-
-    Args:
-        prob: probability of applying.
-        level_range: range of the noise's mean level (fraction of full scale).
-    """
-
-    def __init__(self, prob: float = 0.5, level_range: tuple[float, float] = (0.01, 0.08)) -> None:
-        RandomizableTransform.__init__(self, prob)
-        if level_range[0] < 0 or level_range[1] < level_range[0]:
-            raise ValueError(f"level_range must be increasing and non-negative, got {level_range}")
-        self.level_range = level_range
-        self.level, self.sigma = 0.0, 0.0
-
-    def randomize(self, data=None) -> None:
-        super().randomize(None)
-        self.level = float(self.R.uniform(*self.level_range))
-        self.sigma = float(self.R.uniform(0.4, 1.2))
-
-    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        from scipy.ndimage import binary_dilation, binary_fill_holes, gaussian_filter
-
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return img
-        x = torch.as_tensor(img)
-        sector = np.stack([binary_fill_holes(binary_dilation(c > 0, iterations=2)) for c in x.cpu().numpy()])
-        # Rayleigh with mean `level` (scale = level / sqrt(pi / 2)), blurred a little as
-        # resampling to the network grid blurs real noise; the blur keeps the mean.
-        noise = self.R.rayleigh(self.level / np.sqrt(np.pi / 2), size=tuple(x.shape))
-        noise = gaussian_filter(noise, sigma=(0,) + (self.sigma,) * (noise.ndim - 1)) * sector
-        out = torch.sqrt(x**2 + torch.as_tensor(noise, dtype=x.dtype) ** 2)
-        return torch.clamp(out, 0.0, 1.0)
-
-
-class RandNoiseFloord(_RandDictWrapper):
-    """Dict wrapper of :class:`RandNoiseFloor`."""
-
-    def __init__(self, keys: KeysCollection, prob: float = 0.5, level_range: tuple[float, float] = (0.01, 0.08)) -> None:
-        super().__init__(keys, prob, RandNoiseFloor(1.0, level_range))
-
-
-def acquisition_transforms(strength: float = 1.0, key: str = "image"):
-    """Augmentations of how a scanner records the picture, applied before the
-    network's intensity normalisation (as the scanner's own would be): a visible
-    noise floor in the blood pools."""
-    from monai.transforms import Compose
-
-    return Compose([RandNoiseFloord(keys=[key], prob=0.5 * strength)])
 
 
 def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):
