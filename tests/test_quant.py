@@ -238,3 +238,17 @@ def test_dips_inside_a_beat_do_not_make_beats():
     assert len(beats) in (3, 4)
     for b in beats:
         assert abs(((b.es - b.ed) / period) - 0.38) < 0.08
+
+
+def test_end_systole_on_the_last_frame_only_when_the_curve_is_flat_there():
+    """pydicom's ybr_color loop ends at end-systole: the minimum on the last frame was
+    never a candidate (edge padding), so the loop had no beat at all."""
+    t = np.arange(30)
+    fall = np.clip((t - 18) / 9.0, 0, 1)
+    vol = 160 - 65 * (0.5 - 0.5 * np.cos(np.pi * fall))  # ED plateau, falls, flat from frame 27
+    vol[:8] = np.linspace(95, 160, 8)
+    beats, _ = detect_beats(vol, 30.0, None)
+    assert [(b.ed, b.es) for b in beats] and beats[-1].es >= 27 and beats[-1].next_ed is None
+    sloped = vol.copy()
+    sloped[24:] = np.linspace(vol[24], 60, 6)  # still falling steeply when the loop stops
+    assert all(b.es < 24 for b in detect_beats(sloped, 30.0, None)[0])

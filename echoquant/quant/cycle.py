@@ -133,7 +133,7 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
         eds, _ = find_peaks(np.concatenate([[-np.inf], smooth, [-np.inf]]), distance=distance, prominence=prominence)
         eds = eds - 1
         source = "volume"
-    ess, _ = find_peaks(np.concatenate([[np.inf], -smooth, [np.inf]]), distance=distance, prominence=prominence)
+    ess, _ = find_peaks(np.concatenate([[-np.inf], -smooth, [-np.inf]]), distance=distance, prominence=prominence)
     ess = ess - 1
     # An extremum on the first or last frame is only trusted when the curve is flat
     # there; otherwise the loop merely starts or ends on a slope.
