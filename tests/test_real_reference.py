@@ -67,7 +67,8 @@ def test_another_loop_is_refused(ybr_color_path):
 def test_shipped_model_against_the_real_reference():
     """A regression guard, not a claim of accuracy: the shipped model's LV on the
     real loop agrees with the rough reference tracings at least as well as when it
-    was last measured (mean Dice 0.744; see docs/real_reference_eval.md)."""
+    was last measured (mean Dice 0.796, area jitter 0.052; see
+    docs/real_reference_eval.md), and its area curve stays as smooth."""
     pytest.importorskip("pydicom.data")
     from pydicom.data import get_testdata_file
 
@@ -89,4 +90,5 @@ def test_shipped_model_against_the_real_reference():
     lv = Predictor(None, device="cpu").predict(cine).labels == 1
     masks, phases, spacing = ev.reference_masks(cine.frames.shape[1:])
     scores = ev.score_frames(lv, masks, phases, spacing)
-    assert np.mean([s.dice for s in scores]) >= 0.71
+    assert np.mean([s.dice for s in scores]) >= 0.77
+    assert ev.area_jitter(lv) <= 0.08
