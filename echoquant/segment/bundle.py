@@ -19,6 +19,7 @@ from torch import nn
 
 from echoquant.errors import ChecksumError, ModelError
 from echoquant.segment.networks import build_network
+from echoquant.segment.preprocess import INTENSITY_MODES
 
 __all__ = ["Bundle", "save_bundle", "load_bundle", "sha256_of", "default_model_dir"]
 
@@ -70,8 +71,6 @@ def save_bundle(net: nn.Module, out_dir: str | Path, *, network: dict[str, Any],
         ValueError: unknown ``intensity`` mode.
     """
     from safetensors.torch import save_file
-
-    from echoquant.segment.preprocess import INTENSITY_MODES
 
     if intensity not in INTENSITY_MODES:
         raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {intensity!r}")

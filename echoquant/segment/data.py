@@ -108,17 +108,17 @@ class FrameDataset(Dataset):
     """
 
     def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale") -> None:
-        self.arrays, self.transform = arrays, transform
-        # Normalised once: the cached frames are already on the network grid, with
-        # zeros outside the sector, exactly as to_network hands them at inference.
-        self.images = normalize_intensity(arrays.images.astype(np.float32) / 255.0, intensity)
+        self.arrays, self.transform, self.intensity = arrays, transform, intensity
 
     def __len__(self) -> int:
         return len(self.arrays.images)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {
-            "image": torch.from_numpy(self.images[i][None].copy()),
+            # The cached frames are already on the network grid, with zeros outside
+            # the sector, exactly as to_network hands them at inference.
+            "image": torch.from_numpy(normalize_intensity(self.arrays.images[i][None].astype(np.float32) / 255.0,
+                                                          self.intensity)),
             "label": torch.from_numpy(self.arrays.labels[i][None].astype(np.int64)),
         }
         if self.transform is not None:
