@@ -1,6 +1,8 @@
-"""Evaluate a model bundle on a held-out synthetic set.
+"""Evaluate a model bundle on a held-out synthetic set, or on real CAMUS patients.
 
-``python -m echoquant.evaluate --model models/echoquant_lv_unet --n 30``
+``python -m echoquant.evaluate --model models/echoquant_lv_unet --n 30`` (synthetic);
+``python -m echoquant.evaluate camus ../shared/camus --split valid`` (real, expert
+annotations: :mod:`echoquant.camus_eval`).
 
 Each case is written as DICOM and read back (so JPEG artefacts and the estimated
 fan are part of the test), segmented, and compared with its truth at the true ED
@@ -22,12 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["evaluate_case", "evaluate", "main"]
+__all__ = ["evaluate_case", "evaluate", "surface_metrics", "main"]
 
 STRUCTURES = {1: "lv", 2: "myo", 3: "la"}
 
 
-def _surface_metrics(pred: np.ndarray, truth: np.ndarray, spacing: float) -> tuple[float, float, float]:
+def surface_metrics(pred: np.ndarray, truth: np.ndarray, spacing: float) -> tuple[float, float, float]:
+    """Dice, 95th-percentile Hausdorff and symmetric mean contour distance (``spacing``
+    units) of two bool masks; the distances are NaN when either mask is empty."""
     from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance
 
     p = torch.from_numpy(pred)[None, None].float()
@@ -58,7 +62,7 @@ def evaluate_case(predictor, preset: str, seed: int, workdir: Path, compression:
     for phase in ("ed", "es"):
         f = case.truth[f"{phase}_frame"]
         for label, name in STRUCTURES.items():
-            d, hd, mcd = _surface_metrics(seg.labels[f] == label, case.labels[f] == label, case.params.spacing_mm)
+            d, hd, mcd = surface_metrics(seg.labels[f] == label, case.labels[f] == label, case.params.spacing_mm)
             row[f"dice_{name}_{phase}"], row[f"hd95_mm_{name}_{phase}"], row[f"mcd_mm_{name}_{phase}"] = d, hd, mcd
     res = quantify(cine, seg)
     row.update(lvef_true=case.truth["lvef_pct"], lvef=res.lvef_pct, gls_true=case.truth["gls_pct"], gls=res.gls_pct,
@@ -115,6 +119,14 @@ def _markdown(report: dict[str, Any], cmd: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["camus"]:
+        from echoquant.camus_eval import main as camus_main
+
+        camus_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     parser.add_argument("--presets", nargs="+", default=["human", "rodent"])

@@ -43,10 +43,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     out = save_bundle(
         module.net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
-        intensity=getattr(datamodule, "intensity", "scale"),
-        extra={"training": {"data": "synthetic loops from echoquant.synth (no real annotated echo)"
-                            if "Synth" in cfg.data._target_ else str(cfg.data._target_),
-                            "config": OmegaConf.to_container(cfg, resolve=False), "val_metrics": metrics}})
+        intensity=getattr(datamodule, "intensity", "scale"), license=cfg.model_license,
+        extra={"training": {"data": cfg.training_data, "config": OmegaConf.to_container(cfg, resolve=False),
+                            "val_metrics": metrics}})
     print(f"exported model bundle to {out}")
     return metrics
 

@@ -17,7 +17,7 @@ from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain
 from echoquant.quant.volumes import frame_volumes
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
-__all__ = ["quantify", "segment_names_for"]
+__all__ = ["quantify", "segment_names_for", "transducer_point"]
 
 _GENERIC_SEGMENTS = ("basal left", "mid left", "apical left", "apical right", "mid right", "basal right")
 _NAMED = {
@@ -38,7 +38,7 @@ def segment_names_for(view: str | None) -> tuple[str, ...]:
 _APICAL = ("A4C", "A2C", "A3C")
 
 
-def _transducer(cine: EchoCine) -> np.ndarray | None:
+def transducer_point(cine: EchoCine) -> np.ndarray | None:
     """``(x, y)`` of the top of the scan sector, where the transducer sits."""
     rows, cols = np.nonzero(cine.fan_mask)
     if len(rows) == 0:
@@ -239,7 +239,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
     # must not pull the LV axis orientation towards itself.
     la = clean_masks(seg.labels == LA, temporal=False)
-    hint = _transducer(cine) if (cine.meta.view or "A4C") in _APICAL else None
+    hint = transducer_point(cine) if (cine.meta.view or "A4C") in _APICAL else None
     contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
     missing = sum(c is None for c in contours)
     if missing:

@@ -57,6 +57,12 @@ class Bundle:
         return int(self.metadata["network_data_format"]["inputs"]["image"]["spatial_shape"][0])
 
     @property
+    def license(self) -> str:
+        """The weights' licence; bundles written before the field existed were trained
+        on generated data only (the project's Apache-2.0)."""
+        return str(self.metadata.get("license", "Apache-2.0"))
+
+    @property
     def intensity(self) -> str:
         """How the network expects grey levels (:func:`~echoquant.segment.preprocess.normalize_intensity`);
         bundles written before the field existed used ``"scale"``."""
@@ -64,16 +70,23 @@ class Bundle:
 
 
 def save_bundle(net: nn.Module, out_dir: str | Path, *, network: dict[str, Any], image_size: int,
-                extra: dict[str, Any] | None = None, half: bool = True, intensity: str = "scale") -> Path:
+                extra: dict[str, Any] | None = None, half: bool = True, intensity: str = "scale",
+                license: str = "Apache-2.0") -> Path:
     """Write weights (fp16 by default, to stay a few MB) and metadata with checksum.
 
+    Args:
+        license: the weights' licence (SPDX id plus why, if inherited): weights
+            trained on a dataset carry that dataset's licence (CAMUS: CC-BY-NC-SA-4.0).
+
     Raises:
-        ValueError: unknown ``intensity`` mode.
+        ValueError: unknown ``intensity`` mode, or an empty ``license``.
     """
     from safetensors.torch import save_file
 
     if intensity not in INTENSITY_MODES:
         raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {intensity!r}")
+    if not str(license).strip():
+        raise ValueError(f"license must name the weights' licence (e.g. 'Apache-2.0'), got {license!r}")
 
     out = Path(out_dir)
     (out / WEIGHTS.parent).mkdir(parents=True, exist_ok=True)
@@ -85,6 +98,7 @@ def save_bundle(net: nn.Module, out_dir: str | Path, *, network: dict[str, Any],
     meta = {
         "name": out.name,
         "version": "0.1.0",
+        "license": str(license),
         "network": network,
         "weights": {"file": str(WEIGHTS), "sha256": sha256_of(out / WEIGHTS), "dtype": "float16" if half else "float32"},
         "network_data_format": {

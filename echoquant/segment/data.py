@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from echoquant.segment.preprocess import crop_box_for, normalize_intensity, to_network, to_network_labels
 
-__all__ = ["FrameArrays", "FrameDataset", "SynthDataModule", "FolderDataModule", "synth_frames", "case_frames"]
+__all__ = ["FrameArrays", "FrameDataset", "SynthDataModule", "FolderDataModule", "CamusDataModule", "MixedDataModule",
+           "synth_frames", "case_frames"]
 
 
 @dataclass
@@ -250,3 +251,72 @@ class FolderDataModule(_ArraysDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.train_arrays = _folder_arrays(self.train_dir, self.image_size, self.per_case, self.seed)
         self.val_arrays = _folder_arrays(self.val_dir, self.image_size, self.per_case, self.seed + 1)
+
+
+class CamusDataModule(FolderDataModule):
+    """CAMUS (real, expert-annotated apical 4CH/2CH echo) converted once into ``cache_dir``.
+
+    The conversion (:func:`~echoquant.segment.adapters.convert_camus`) writes every
+    case as DICOM, so training frames go through the same reader, sector estimate
+    and crop as inference. Training uses the ``train`` split of ``patients.csv``,
+    validation (model selection) the ``valid`` split.
+
+    Args:
+        root: the CAMUS copy (``patients.csv`` plus the database folders).
+        sources: database subfolders to convert, each with whether its header
+            spacing is true (``False`` for a copy resampled to squares).
+        cache_dir: where the converted cases are kept.
+    """
+
+    def __init__(self, root: str, sources: dict[str, bool] | None = None, cache_dir: str = "outputs/cache",
+                 image_size: int = 128, frames_per_case: int = 2, seed: int = 0, batch_size: int = 16,
+                 num_workers: int = 0, augment: float = 1.0, intensity: str = "scale") -> None:
+        self.root = Path(root)
+        self.sources = dict(_plain(sources) or {"database_nifti": True, "database_2ch_224": False})
+        key = hashlib.sha1(json.dumps([str(self.root.resolve()), self.sources], sort_keys=True).encode()).hexdigest()[:12]
+        self.converted = Path(cache_dir) / f"camus_{key}"
+        super().__init__(str(self.converted / "train"), str(self.converted / "valid"), image_size, frames_per_case,
+                         seed, batch_size, num_workers, augment, intensity)
+
+    def prepare_data(self) -> None:
+        from echoquant.segment.adapters import convert_camus
+
+        done = self.converted / ".complete"
+        if done.exists():
+            return
+        if not (self.root / "patients.csv").is_file():
+            raise FileNotFoundError(f"{self.root / 'patients.csv'} not found: point data.root at the CAMUS copy "
+                                    "(the folder with patients.csv and the database folders)")
+        for folder, calibrated in sorted(self.sources.items()):
+            convert_camus(self.root / folder, self.converted, calibrated=calibrated, splits=("train", "valid"))
+        done.write_text("converted\n")
+
+
+class MixedDataModule(_ArraysDataModule):
+    """Training frames of several data modules together (e.g. real CAMUS plus
+    generated human and rodent loops); validation, and so model selection, on the
+    parts named in ``val_parts`` only.
+
+    Args:
+        parts: named data modules (their loaders are not used, only their frames).
+        val_parts: names of the parts whose validation frames select the model.
+    """
+
+    def __init__(self, parts: dict[str, _ArraysDataModule], val_parts: list[str], batch_size: int = 16,
+                 num_workers: int = 0, augment: float = 1.0, seed: int = 0, intensity: str = "scale") -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity)
+        self.parts = dict(parts)
+        self.val_parts = list(_plain(val_parts))
+        unknown = sorted(set(self.val_parts) - set(self.parts))
+        if not self.val_parts or unknown:
+            raise ValueError(f"val_parts must name parts of {sorted(self.parts)}, got {self.val_parts}")
+
+    def prepare_data(self) -> None:
+        for name in sorted(self.parts):
+            self.parts[name].prepare_data()
+
+    def setup(self, stage: str | None = None) -> None:
+        for name in sorted(self.parts):
+            self.parts[name].setup(stage)
+        self.train_arrays = FrameArrays.concat([self.parts[n].train_arrays for n in sorted(self.parts)])
+        self.val_arrays = FrameArrays.concat([self.parts[n].val_arrays for n in self.val_parts])

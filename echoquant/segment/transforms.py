@@ -9,7 +9,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform
 
-__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "train_transforms"]
+__all__ = ["RandSpeckle", "RandSpeckled", "RandDepthGain", "RandDepthGaind", "RandApexRotate", "RandApexRotated",
+           "RandSectorCrop", "RandSectorCropd", "sector_apex", "train_transforms"]
 
 
 class RandSpeckle(RandomizableTransform):
@@ -107,11 +108,165 @@ class RandDepthGaind(_RandDictWrapper):
         super().__init__(keys, prob, RandDepthGain(1.0, max_db))
 
 
+def sector_apex(img: torch.Tensor) -> tuple[float, float]:
+    """The transducer position ``(row, col)`` of a ``(C, H, W)`` frame: the middle of
+    the topmost row that carries signal (the centre of the top edge when empty)."""
+    signal = torch.as_tensor(img)[0] > 0
+    rows = torch.nonzero(signal.any(dim=1))
+    if len(rows) == 0:
+        return 0.0, (img.shape[-1] - 1) / 2.0
+    top = int(rows[0])
+    cols = torch.nonzero(signal[top]).float()
+    return float(top), float(cols.mean())
+
+
+def _rotate_about(x: torch.Tensor, angle: float, apex: tuple[float, float], mode: str) -> torch.Tensor:
+    """Rotate ``(C, H, W)`` by ``angle`` radians about ``apex`` (pixels), zeros outside."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    # Normalised coordinates of align_corners=False: u = (2 * col + 1) / w - 1.
+    pu, pv = (2 * apex[1] + 1) / w - 1, (2 * apex[0] + 1) / h - 1
+    c, s = float(np.cos(angle)), float(np.sin(angle))
+    # Sampling grid: input = R (output - p) + p, with the aspect ratio kept (w / h).
+    a = torch.tensor([[c, -s * h / w], [s * w / h, c]], dtype=torch.float32)
+    p = torch.tensor([pu, pv], dtype=torch.float32)
+    theta = torch.cat([a, (p - a @ p)[:, None]], dim=1)[None]
+    xf = torch.as_tensor(x).float()[None]
+    grid = F.affine_grid(theta, list(xf.shape), align_corners=False)
+    out = F.grid_sample(xf, grid, mode=mode, padding_mode="zeros", align_corners=False)[0]
+    return out.to(torch.as_tensor(x).dtype)
+
+
+class RandApexRotate(RandomizableTransform):
+    """Rotation about the transducer (the sector's apex), as a different probe angle
+    gives: the LV axis tilts while the apex stays at the top.
+
+    Args:
+        prob: probability of applying.
+        max_deg: largest rotation either way, degrees.
+    """
+
+    def __init__(self, prob: float = 0.3, max_deg: float = 15.0) -> None:
+        RandomizableTransform.__init__(self, prob)
+        if max_deg < 0:
+            raise ValueError(f"max_deg must be non-negative, got {max_deg}")
+        self.max_deg = max_deg
+        self.angle = 0.0
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        self.angle = float(np.deg2rad(self.R.uniform(-self.max_deg, self.max_deg)))
+
+    def __call__(self, img: torch.Tensor, apex: tuple[float, float] | None = None, mode: str = "bilinear",
+                 randomize: bool = True) -> torch.Tensor:
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return img
+        return _rotate_about(img, self.angle, apex if apex is not None else sector_apex(img), mode)
+
+
+class RandSectorCrop(RandomizableTransform):
+    """A narrower and shallower sector (another sector width or depth setting): pixels
+    outside a random fraction of the sector's half-angle or depth become background,
+    in the image and, as at inference, in the labels.
+
+    Args:
+        prob: probability of applying.
+        angle_range: kept fraction of the half-angle.
+        depth_range: kept fraction of the deepest signal's distance from the apex.
+    """
+
+    def __init__(self, prob: float = 0.2, angle_range: tuple[float, float] = (0.7, 1.0),
+                 depth_range: tuple[float, float] = (0.8, 1.0)) -> None:
+        RandomizableTransform.__init__(self, prob)
+        for name, (lo, hi) in (("angle_range", angle_range), ("depth_range", depth_range)):
+            if not 0 < lo <= hi <= 1:
+                raise ValueError(f"{name} must satisfy 0 < low <= high <= 1, got {(lo, hi)}")
+        self.angle_range, self.depth_range = angle_range, depth_range
+        self.angle_frac = self.depth_frac = 1.0
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        self.angle_frac = float(self.R.uniform(*self.angle_range))
+        self.depth_frac = float(self.R.uniform(*self.depth_range))
+
+    def keep_mask(self, img: torch.Tensor, apex: tuple[float, float]) -> torch.Tensor:
+        """``(H, W)`` bool: inside the narrowed sector of ``img``."""
+        h, w = img.shape[-2:]
+        rows = torch.arange(h, dtype=torch.float32)[:, None] - apex[0]
+        cols = torch.arange(w, dtype=torch.float32)[None, :] - apex[1]
+        radius = torch.sqrt(rows**2 + cols**2)
+        angle = torch.atan2(cols, rows.clamp(min=1e-3))
+        signal = torch.as_tensor(img)[0] > 0
+        if not signal.any():
+            return torch.ones((h, w), dtype=torch.bool)
+        half = float(angle[signal].abs().max())
+        depth = float(radius[signal].max())
+        return (angle.abs() <= half * self.angle_frac) & (radius <= depth * self.depth_frac)
+
+    def __call__(self, img: torch.Tensor, keep: torch.Tensor | None = None, randomize: bool = True) -> torch.Tensor:
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return img
+        keep = keep if keep is not None else self.keep_mask(img, sector_apex(img))
+        return img * keep.to(torch.as_tensor(img).dtype)
+
+
+class _RandSectorDictWrapper(RandomizableTransform, MapTransform):
+    """Dict wrapper whose geometry (the apex) comes from the image key and is applied
+    to every key (labels with nearest-neighbour sampling)."""
+
+    def __init__(self, keys: KeysCollection, prob: float, transform: RandomizableTransform, image_key: str) -> None:
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        self.t, self.image_key = transform, image_key
+
+    def set_random_state(self, seed=None, state=None):
+        super().set_random_state(seed, state)
+        self.t.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        self.t.randomize()
+        apex = sector_apex(d[self.image_key])
+        if isinstance(self.t, RandSectorCrop):
+            keep = self.t.keep_mask(d[self.image_key], apex)
+            for key in self.key_iterator(d):
+                d[key] = self.t(d[key], keep=keep, randomize=False)
+            return d
+        for key in self.key_iterator(d):
+            mode = "bilinear" if key == self.image_key else "nearest"
+            d[key] = self.t(d[key], apex=apex, mode=mode, randomize=False)
+        return d
+
+
+class RandApexRotated(_RandSectorDictWrapper):
+    """Dict wrapper of :class:`RandApexRotate` (apex found on ``image_key``)."""
+
+    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_deg: float = 15.0, image_key: str = "image") -> None:
+        super().__init__(keys, prob, RandApexRotate(1.0, max_deg), image_key)
+
+
+class RandSectorCropd(_RandSectorDictWrapper):
+    """Dict wrapper of :class:`RandSectorCrop` (sector measured on ``image_key``)."""
+
+    def __init__(self, keys: KeysCollection, prob: float = 0.2, angle_range: tuple[float, float] = (0.7, 1.0),
+                 depth_range: tuple[float, float] = (0.8, 1.0), image_key: str = "image") -> None:
+        super().__init__(keys, prob, RandSectorCrop(1.0, angle_range, depth_range), image_key)
+
+
 def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):
     """Augmentations for what differs between scanners and patients: intensity,
     gamma, contrast, noise, blur, speckle, depth gain, rotation, scale, elastic
-    deformation, sector crop / depth change (zoom) and left-right flip (vendors show
-    the LV on either side)."""
+    deformation, rotation about the transducer, sector crop, depth change (zoom) and
+    left-right flip (vendors show the LV on either side)."""
     from monai.transforms import (
         Compose, Rand2DElasticd, RandAdjustContrastd, RandAffined, RandFlipd, RandGaussianNoised,
         RandGaussianSmoothd, RandScaleIntensityd, RandShiftIntensityd, RandZoomd,
@@ -121,6 +276,8 @@ def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "lab
     s = strength
     return Compose([
         RandFlipd(keys=[img, lab], spatial_axis=1, prob=0.5),
+        RandApexRotated(keys=[img, lab], prob=0.3 * s, max_deg=15.0, image_key=img),
+        RandSectorCropd(keys=[img, lab], prob=0.2 * s, image_key=img),
         RandAffined(keys=[img, lab], prob=0.7 * s, rotate_range=0.3, scale_range=(0.15, 0.15),
                     translate_range=(12, 12), mode=("bilinear", "nearest"), padding_mode="zeros"),
         RandZoomd(keys=[img, lab], prob=0.3 * s, min_zoom=0.8, max_zoom=1.3, mode=("bilinear", "nearest"),
