@@ -154,19 +154,24 @@ def evaluate_cmd(ctx: typer.Context) -> None:
 @app.command()
 def convert(
     dataset: Annotated[str, typer.Argument(help="camus or echonet")],
-    source: Annotated[Path, typer.Argument(help="The dataset's root folder.")],
+    source: Annotated[Path, typer.Argument(help="The dataset's root folder (CAMUS: a database folder such as database_nifti).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (training layout).")],
-    split: Annotated[str | None, typer.Option("--split", help="EchoNet split to keep: TRAIN, VAL or TEST.")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split to keep: EchoNet TRAIN, VAL or TEST; CAMUS train or valid (from patients.csv).")] = None,
+    uncalibrated: Annotated[bool, typer.Option("--uncalibrated", help="CAMUS: the headers' pixel spacing is not the true one (the resampled 2CH copy); write no calibration, so no volumes in mL come from these cases.")] = False,
 ) -> None:
-    """Convert CAMUS or EchoNet-Dynamic into echoquant's training layout (NAME.dcm/.avi + NAME_labels.npz)."""
+    """Convert CAMUS or EchoNet-Dynamic into echoquant's training layout (NAME.dcm/.avi + NAME_labels.npz). With a CAMUS patients.csv beside the source, cases go into one subfolder per split and cases.csv lists view, split, image quality and calibration."""
     from echoquant.segment.adapters import convert_camus, convert_echonet
 
-    if dataset == "camus":
-        names = convert_camus(source, output)
-    elif dataset == "echonet":
-        names = convert_echonet(source, output, split)
-    else:
+    if dataset not in ("camus", "echonet"):
         raise typer.BadParameter(f"dataset must be camus or echonet, got {dataset!r}")
+    try:
+        if dataset == "camus":
+            names = convert_camus(source, output, calibrated=not uncalibrated, splits=(split,) if split else None)
+        else:
+            names = convert_echonet(source, output, split)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
     console.print(f"converted {len(names)} cases into {output}")
 
 

@@ -1,7 +1,9 @@
 """Inference speed (frames/s) of each network option on this machine's CPU (and CUDA
-when present), at the network input size, batch of 32 frames, median of repeats.
+when present), at the network input size, batch of 32 frames, median of repeats; and
+of the shipped model through the ``Predictor`` (crop, resize, equalisation, network,
+mapping back to the cine grid; decoding excluded) on a real 120-frame loop.
 
-Usage: python scripts/bench_segment.py [--size 128] [--repeats 5] [--markdown docs/bench_segment.md]
+Usage: python scripts/bench_segment.py [--size 160] [--repeats 5] [--markdown docs/bench_segment.md]
 """
 
 from __future__ import annotations
@@ -44,9 +46,28 @@ def bench(name: str, kwargs: dict, size: int, device: str, repeats: int, batch: 
     return batch / statistics.median(times), sum(p.numel() for p in net.parameters())
 
 
+def bench_predictor(device: str, repeats: int, batch: int = 32) -> tuple[float, str, int, int]:
+    """Frames/s of ``Predictor.predict`` with the shipped model on pydicom-data's real
+    120-frame 480x640 loop (decoded once, before timing)."""
+    from pydicom.data import get_testdata_file
+
+    from echoquant.io import read_cine
+    from echoquant.segment.predictor import Predictor
+
+    cine = read_cine(get_testdata_file("color3d_jpeg_baseline.dcm"))
+    predictor = Predictor(None, device=device, batch_size=batch)
+    predictor.predict(cine)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        predictor.predict(cine)
+        times.append(time.perf_counter() - t0)
+    return cine.n_frames / statistics.median(times), predictor.name, predictor.bundle.image_size, cine.n_frames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -56,6 +77,10 @@ def main() -> None:
         for dev in devices:
             fps, n = bench(name, kw, args.size, dev, args.repeats)
             lines.append(f"| {label} | {n / 1e6:.2f} M | {dev} | {fps:.1f} |")
+    lines += ["", "| shipped model through the Predictor | input | device | frames/s |", "|---|---|---|---|"]
+    for dev in devices:
+        fps, name, size, n_frames = bench_predictor(dev, args.repeats)
+        lines.append(f"| `{name}` on a real {n_frames}-frame 480x640 loop, batch 32 | {size}x{size} | {dev} | {fps:.1f} |")
     head = (f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads); input {args.size}x{args.size}, batch 32; command: "
             f"`python scripts/bench_segment.py --size {args.size} --repeats {args.repeats}`.\n")

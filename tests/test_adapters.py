@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from echoquant.segment.adapters import convert_camus, convert_echonet, read_mhd, read_nifti
+from echoquant.segment.adapters import convert_camus, convert_echonet, read_camus_cases, read_medical_image
 from echoquant.segment.data import FolderDataModule
 
 from .conftest import moving_loop
@@ -52,10 +52,58 @@ def test_mhd_and_nifti_readers_agree(tmp_path):
     arr = np.random.default_rng(0).integers(0, 255, (3, 20, 30)).astype(np.uint8)
     _write_mhd(tmp_path / "a", arr)
     _write_nifti(tmp_path / "b.nii.gz", arr)
-    a, sa = read_mhd(tmp_path / "a.mhd")
-    b, sb = read_nifti(tmp_path / "b.nii.gz")
+    a, sa = read_medical_image(tmp_path / "a.mhd")
+    b, sb = read_medical_image(tmp_path / "b.nii.gz")
     assert np.array_equal(a, arr) and np.array_equal(b, arr)
     assert sa[:2] == pytest.approx((0.3, 0.3)) and sb[:2] == pytest.approx((0.3, 0.3))
+
+
+def test_unreadable_medical_image_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.nii.gz"
+    bad.write_bytes(b"not a nifti")
+    with pytest.raises(ValueError, match="not a readable NIfTI/MetaImage"):
+        read_medical_image(bad)
+
+
+def _fake_camus(src: Path, patients: dict[str, str]) -> None:
+    """A CAMUS-like database folder (NIfTI, ED/ES, 4CH) and its patients.csv beside it."""
+    frames = moving_loop(n=2, rows=96, cols=128)
+    for pid in patients:
+        d = src / pid
+        d.mkdir(parents=True)
+        for phase, r in (("ED", 24), ("ES", 18)):
+            _write_nifti(d / f"{pid}_4CH_{phase}.nii.gz", frames[0], spacing=(0.616, 0.616, 1.0))
+            _write_nifti(d / f"{pid}_4CH_{phase}_gt.nii.gz", _cavity(96, 128, r), spacing=(0.616, 0.616, 1.0))
+    rows = ["patient,split,sex,age,image_quality,lvef_reference_pct,has_2ch"]
+    rows += [f"{pid},{split},F,50,Good,55,False" for pid, split in patients.items()]
+    (src.parent / "patients.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_camus_splits_into_subfolders_with_case_list(tmp_path):
+    from echoquant.io import read_cine
+
+    src = tmp_path / "camus" / "database_nifti"
+    _fake_camus(src, {"patient0001": "train", "patient0002": "valid"})
+    out = tmp_path / "converted"
+    assert convert_camus(src, out) == ["patient0001_4CH", "patient0002_4CH"]
+    assert (out / "train" / "patient0001_4CH.dcm").is_file() and (out / "valid" / "patient0002_4CH.dcm").is_file()
+    cases = {c.name: c for c in read_camus_cases(out)}
+    assert cases["patient0002_4CH"].split == "valid" and cases["patient0002_4CH"].image_quality == "Good"
+    assert cases["patient0001_4CH"].spacing_mm == pytest.approx(0.616)
+    assert read_cine(out / "train" / "patient0001_4CH.dcm").spacing_mm == pytest.approx((0.616, 0.616), abs=1e-4)
+    # Only one split, and without a calibration: the case list is merged, no spacing is written.
+    out2 = tmp_path / "uncal"
+    assert convert_camus(src, out2, calibrated=False, splits=("valid",)) == ["patient0002_4CH"]
+    assert read_camus_cases(out2)[0].spacing_mm is None
+    assert read_cine(out2 / "valid" / "patient0002_4CH.dcm").spacing_mm is None
+
+
+def test_camus_conversion_refuses_wrong_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="patientXXXX"):
+        convert_camus(tmp_path, tmp_path / "out")
+    (tmp_path / "db" / "patient0001").mkdir(parents=True)
+    with pytest.raises(ValueError, match="patients.csv"):
+        convert_camus(tmp_path / "db", tmp_path / "out", splits=("train",))
 
 
 def test_camus_layout_converts_and_loads(tmp_path):

@@ -18,7 +18,9 @@ from echoquant.segment.bundle import load_bundle, save_bundle
 from echoquant.segment.networks import build_network
 from echoquant.segment.predictor import Predictor
 from echoquant.segment.preprocess import crop_box_for, from_network, normalize_intensity, to_network, to_network_labels
-from echoquant.segment.transforms import RandSpeckle, train_transforms
+from echoquant.segment.transforms import (
+    RandApexRotate, RandApexRotated, RandSectorCrop, RandSectorCropd, RandSpeckle, sector_apex, train_transforms,
+)
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 
@@ -45,8 +47,8 @@ def test_trainer_configs_compose(trainer, tmp_path):
 
 
 def test_data_callbacks_logger_experiment_configs(tmp_path):
-    for ov in (["data=synthetic"], ["data=folder", "data.train_dir=a", "data.val_dir=b"], ["experiment=default_cpu"],
-               ["experiment=smoke"]):
+    for ov in (["data=synthetic"], ["data=folder", "data.train_dir=a", "data.val_dir=b"], ["data=camus_mix"],
+               ["experiment=default_cpu"], ["experiment=smoke"], ["experiment=camus_cpu"], ["experiment=camus_gpu"]):
         cfg = _compose(ov + [f"paths.output_dir={tmp_path}"])
         instantiate(cfg.data)
         for c in cfg.callbacks.values():
@@ -169,6 +171,28 @@ def test_predictor_returns_labels_on_cine_grid(tmp_path):
     assert (seg.labels[:, ~fan] == 0).all() and seg.frame_confidence.shape == (3,)
 
 
+def test_predictor_keeps_the_largest_region_per_label(tmp_path):
+    from scipy import ndimage
+
+    root = _tiny_bundle(tmp_path)
+    frames = np.random.default_rng(0).integers(0, 255, (2, 90, 140), dtype=np.uint8)
+    fan = np.zeros((90, 140), bool)
+    fan[5:85, 20:120] = True
+    cine = EchoCine(frames=frames, fps=30.0, frame_times_ms=np.arange(2) * 33.3, spacing_mm=None,
+                    heart_rate_bpm=None, fan_mask=fan)
+    raw = Predictor(root, device="cpu", temporal_window=1, keep_largest=()).predict(cine).labels
+    kept = Predictor(root, device="cpu", temporal_window=1, keep_largest=(1, 2, 3)).predict(cine).labels
+    n_regions = lambda lab, c: ndimage.label(lab == c)[1]  # noqa: E731
+    assert max(n_regions(f, c) for f in raw for c in (1, 2, 3)) > 1  # an untrained net scatters labels
+    for f_raw, f_kept in zip(raw, kept):
+        for c in (1, 2, 3):
+            assert n_regions(f_kept, c) <= 1
+        changed = f_raw != f_kept
+        assert (f_kept[changed] == 0).all()  # removed pixels become background, nothing else moves
+    with pytest.raises(ValueError, match="keep_largest"):
+        Predictor(root, device="cpu", keep_largest=(0,))
+
+
 def test_augmentations_keep_label_values():
     tf = train_transforms()
     tf.set_random_state(0)
@@ -179,6 +203,61 @@ def test_augmentations_keep_label_values():
         assert out["image"].shape == (1, 64, 64)
     with pytest.raises(ValueError, match="sigma_range"):
         RandSpeckle(sigma_range=(0.3, 0.1))
+
+
+def _sector_image(size: int = 96) -> torch.Tensor:
+    """A 60-degree sector of ones with its apex at row 4, column 48."""
+    rows, cols = np.mgrid[0:size, 0:size].astype(float)
+    r, a = np.hypot(rows - 4, cols - 48), np.arctan2(cols - 48, np.maximum(rows - 4, 1e-3))
+    return torch.from_numpy(((rows >= 4) & (r < 85) & (np.abs(a) <= np.pi / 6)).astype(np.float32))[None]
+
+
+def test_apex_rotation_turns_about_the_transducer():
+    img = _sector_image()
+    assert sector_apex(img) == pytest.approx((4.0, 48.0), abs=0.5)
+    point = torch.zeros(1, 96, 96)
+    point[0, 64, 48] = 1.0  # 60 px below the apex
+    rot = RandApexRotate(prob=1.0, max_deg=30)
+    rot.randomize()
+    rot.angle = np.deg2rad(30.0)
+    out = rot(point, apex=(4.0, 48.0), mode="nearest", randomize=False)
+    (r, c), = torch.nonzero(out[0]).tolist()
+    # Where a 30-degree turn about the apex puts it (either sense), the apex staying put.
+    assert r == pytest.approx(4 + 60 * np.cos(np.pi / 6), abs=1.0) and abs(c - 48) == pytest.approx(30, abs=1.0)
+    d = RandApexRotated(keys=["image", "label"], prob=1.0, max_deg=20)
+    d.set_random_state(3)
+    res = d({"image": img, "label": (img * 2).long()})
+    assert set(torch.unique(res["label"]).tolist()) <= {0, 2}  # nearest neighbour for labels
+    assert sector_apex(res["image"]) == pytest.approx((4.0, 48.0), abs=1.5)
+    with pytest.raises(ValueError, match="max_deg"):
+        RandApexRotate(max_deg=-1)
+
+
+def test_sector_crop_narrows_image_and_labels_together():
+    img = _sector_image()
+    crop = RandSectorCropd(keys=["image", "label"], prob=1.0, angle_range=(0.5, 0.5), depth_range=(0.6, 0.6))
+    crop.set_random_state(0)
+    out = crop({"image": img, "label": (img * 3).long()})
+    kept = out["image"][0] > 0
+    assert torch.equal(kept, out["label"][0] == 3)
+    rows, cols = torch.nonzero(kept, as_tuple=True)
+    radius = torch.hypot(rows.float() - 4, cols.float() - 48)
+    angle = torch.atan2(cols.float() - 48, (rows.float() - 4).clamp(min=1e-3))
+    assert float(radius.max()) <= 0.6 * 85 + 1 and float(angle.abs().max()) <= 0.5 * np.pi / 6 + 0.05
+    assert 0.15 < kept.float().sum() / (img[0] > 0).float().sum() < 0.5
+    with pytest.raises(ValueError, match="angle_range"):
+        RandSectorCrop(angle_range=(0.0, 1.0))
+
+
+def test_augmentations_are_deterministic_by_seed():
+    item = {"image": _sector_image(64 + 32) * 0.5, "label": (_sector_image() * 1).long()}
+    outs = []
+    for _ in range(2):
+        tf = train_transforms()
+        tf.set_random_state(7)
+        outs.append([tf(item)["image"] for _ in range(3)])
+    for a, b in zip(*outs):
+        assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
 
 def test_shipped_default_model_loads_and_segments_real_loop(ybr_color_path):

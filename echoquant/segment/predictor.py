@@ -12,7 +12,8 @@ from scipy.ndimage import uniform_filter1d
 from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, from_network, normalize_intensity, to_network
-from echoquant.segmentation import LV_CAVITY, Segmentation
+from echoquant.quant.masks import largest_component
+from echoquant.segmentation import LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
 __all__ = ["Predictor", "resolve_device"]
 
@@ -37,13 +38,20 @@ class Predictor:
         temporal_window: average class probabilities over this many neighbouring
             frames (odd; 1 = off) before the decision, so that a frame-to-frame
             flicker between LV and LA does not reach the volume curve.
+        keep_largest: labels of which only the largest connected region per frame is
+            kept (the rest becomes background), as nnU-Net's post-processing does: a
+            frame has one LV cavity and one LA, and stray blobs (in the right heart,
+            below the sector) are errors. Empty: off.
     """
 
     def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int = 32,
-                 tta: bool = False, temporal_window: int = 3) -> None:
+                 tta: bool = False, temporal_window: int = 3, keep_largest: tuple[int, ...] = (LV_CAVITY, LA)) -> None:
         if temporal_window < 1 or temporal_window % 2 == 0:
             raise ValueError(f"temporal_window must be a positive odd number, got {temporal_window}")
-        self.temporal_window = temporal_window
+        unknown = sorted(set(keep_largest) - set(LABEL_NAMES) - {0}) + ([0] if 0 in keep_largest else [])
+        if unknown:
+            raise ValueError(f"keep_largest must hold foreground labels {sorted(set(LABEL_NAMES) - {0})}, got {keep_largest}")
+        self.temporal_window, self.keep_largest = temporal_window, tuple(keep_largest)
         self.device = resolve_device(device)
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model, self.device)
         self.bundle.net.to(self.device).eval()
@@ -78,6 +86,9 @@ class Predictor:
         for i in range(t):
             full = from_network(probs[i : i + 1], box, (h, w), cine.fan_mask)[0]
             labels[i] = full.argmax(0).astype(np.uint8)
+            for label in self.keep_largest:
+                region = labels[i] == label
+                labels[i][region & ~largest_component(region)] = 0
             lv = labels[i] == LV_CAVITY
             conf[i] = float(full[LV_CAVITY][lv].mean()) if lv.any() else 0.0
         return Segmentation(labels, None, self.name, conf)
