@@ -104,7 +104,7 @@ def _evaluate_case(predictor, case, folder: Path, report: CamusEvaluation, keep:
 
 def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | None = None, device: str = "cpu",
                    limit: int | None = None, keep_predictions: bool = False,
-                   keep_largest: tuple[int, ...] = (LV_CAVITY, LA)) -> CamusEvaluation:
+                   keep_largest: tuple[int, ...] = (LV_CAVITY, LA), tta: bool = False) -> CamusEvaluation:
     """Segment every case of a CAMUS split and compare with the expert masks.
 
     Args:
@@ -116,6 +116,7 @@ def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | N
         limit: evaluate only the first ``limit`` patients (tests, quick looks).
         keep_predictions: keep images and label maps (for overlays).
         keep_largest: the Predictor's post-processing (largest region per label).
+        tta: average with the mirrored prediction (the Predictor's ``tta``).
 
     Raises:
         FileNotFoundError: no ``patients.csv`` or no database folder under ``root``.
@@ -130,7 +131,7 @@ def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | N
     if not sources:
         raise FileNotFoundError(f"none of {sorted(CAMUS_SOURCES)} under {root}")
     # ED and ES are not neighbouring frames: no temporal smoothing across them.
-    predictor = Predictor(model, device=device, temporal_window=1, keep_largest=keep_largest)
+    predictor = Predictor(model, device=device, temporal_window=1, keep_largest=keep_largest, tta=tta)
     report = CamusEvaluation(predictor.name, split)
     with tempfile.TemporaryDirectory(prefix="echoquant_camus_") as tmp:
         folder = Path(tmp)
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--limit", type=int, default=None, help="only the first N patients")
+    parser.add_argument("--tta", action="store_true", help="average with the left-right mirrored prediction")
     parser.add_argument("--keep-largest", type=int, nargs="*", default=[LV_CAVITY, LA],
                         help="labels post-processed to their largest region (default 1 3, the Predictor's; none: off)")
     parser.add_argument("--markdown", type=Path, help="write the tables here (e.g. docs/real_eval.md)")
@@ -278,11 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     report = evaluate_camus(args.root, args.split, args.model, args.device, args.limit, keep_predictions=bool(args.png),
-                            keep_largest=tuple(args.keep_largest))
+                            keep_largest=tuple(args.keep_largest), tta=args.tta)
     summary = summarise(report)
     cmd = (f"python -m echoquant.evaluate camus {args.root} --split {args.split}"
            + (f" --model {args.model}" if args.model else "") + (f" --limit {args.limit}" if args.limit else "")
-           + ("" if args.keep_largest == [LV_CAVITY, LA] else f" --keep-largest {' '.join(map(str, args.keep_largest))}"))
+           + (" --tta" if args.tta else "") + ("" if args.keep_largest == [LV_CAVITY, LA] else f" --keep-largest {' '.join(map(str, args.keep_largest))}"))
     text = markdown(summary, cmd)
     if args.png:
         shown = overlays(report, args.png)

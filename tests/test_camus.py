@@ -62,24 +62,42 @@ def test_two_shared_patients_convert_with_labels_and_calibration(tmp_path):
             assert cine.spacing_mm is None and c.spacing_mm is None
 
 
-@needs_camus
-def test_few_training_steps_on_shared_patients_through_the_recipe_config(tmp_path):
+def _recipe_cfg(root: Path, out: Path, cache: Path, workers: int):
+    """The shipped recipe (experiment=camus_cpu) shrunk to seconds: real patients only."""
     from hydra import compose, initialize_config_dir
 
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name="train", return_hydra_config=True, overrides=[
+            "experiment=camus_cpu", "~data.parts.synthetic", f"paths.camus_dir={root}", f"paths.output_dir={out}",
+            f"paths.cache_dir={cache}", "image_size=64", "model.net.channels=[8,16,32]",
+            "model.net.num_res_units=1", "trainer.max_steps=4", "trainer.val_check_interval=4", "data.batch_size=4",
+            f"data.num_workers={workers}"])
+
+
+@needs_camus
+def test_few_training_steps_on_shared_patients_through_the_recipe_config(tmp_path):
     from echoquant.segment.bundle import load_bundle
     from echoquant.train import train
 
     root = _mini_camus(tmp_path, _patients("train", 2) + _patients("valid", 1))
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", return_hydra_config=True, overrides=[
-            "experiment=camus_cpu", "~data.parts.synthetic", f"paths.camus_dir={root}", f"paths.output_dir={tmp_path}",
-            f"paths.cache_dir={tmp_path}/cache", "image_size=64", "model.net.channels=[8,16,32]",
-            "model.net.num_res_units=1", "trainer.max_steps=3", "trainer.val_check_interval=3", "data.batch_size=4",
-            "data.num_workers=0"])
-    metrics = train(cfg)
+    metrics = train(_recipe_cfg(root, tmp_path, tmp_path / "cache", workers=0))
     assert np.isfinite(metrics["val/dice_mean"])
     bundle = load_bundle(tmp_path / "bundle" / "echoquant_lv_unet")
     assert bundle.license.startswith("CC-BY-NC-SA-4.0") and "CAMUS" in bundle.metadata["training"]["data"]
+
+
+@needs_camus
+def test_recipe_rerun_reproduces_the_weights(tmp_path):
+    """Same seed, same data: bit-identical weights, with augmentation in worker processes."""
+    from echoquant.segment.bundle import load_bundle
+    from echoquant.train import train
+
+    root = _mini_camus(tmp_path, _patients("train", 2) + _patients("valid", 1))
+    digests = []
+    for run in ("a", "b"):
+        train(_recipe_cfg(root, tmp_path / run, tmp_path / "cache", workers=2))
+        digests.append(load_bundle(tmp_path / run / "bundle" / "echoquant_lv_unet").metadata["weights"]["sha256"])
+    assert digests[0] == digests[1]
 
 
 @needs_camus
