@@ -36,16 +36,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     trainer.fit(module, datamodule=datamodule)
-    best = next((c.best_model_path for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), "")
-    if best:
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+    checkpoint = next((c for c in callbacks if isinstance(c, pl.callbacks.ModelCheckpoint)), None)
+    selected: dict[str, Any] = {"step": int(trainer.global_step), "rule": "last step (no checkpoint callback)"}
+    if checkpoint is not None and checkpoint.best_model_path:
+        saved = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(saved["state_dict"])
+        selected = {"step": int(saved["global_step"]), "rule": f"best {checkpoint.monitor} ({checkpoint.mode})",
+                    "score": float(checkpoint.best_model_score)}
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     out = save_bundle(
         module.net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
         intensity=getattr(datamodule, "intensity", "scale"), license=cfg.model_license,
         extra={"training": {"data": cfg.training_data, "config": OmegaConf.to_container(cfg, resolve=False),
-                            "val_metrics": metrics}})
+                            "selected_checkpoint": selected, "last_val_metrics": metrics}})
     print(f"exported model bundle to {out}")
     return metrics
 

@@ -17,7 +17,9 @@ from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import load_bundle, save_bundle
 from echoquant.segment.networks import build_network
 from echoquant.segment.predictor import Predictor
-from echoquant.segment.preprocess import crop_box_for, from_network, normalize_intensity, to_network, to_network_labels
+from echoquant.segment.preprocess import (
+    crop_box_for, from_network, labels_from_network, normalize_intensity, to_network, to_network_labels,
+)
 from echoquant.segment.transforms import (
     RandApexRotate, RandApexRotated, RandSectorCrop, RandSectorCropd, RandSpeckle, sector_apex, train_transforms,
 )
@@ -157,6 +159,24 @@ def test_preprocess_round_trip_geometry():
     assert inter / (labels[0] == 1).sum() > 0.9 and (back[~fan] == 0).all()
     x = to_network(np.full((2, h, w), 255, np.uint8), fan, box, 64)
     assert x.shape == (2, 1, 64, 64) and x.max() <= 1.0
+
+
+@pytest.mark.parametrize("fan_box", [(10, 110, 40, 170), (0, 120, 0, 200), (30, 60, 150, 200)])
+def test_labels_from_network_decide_like_the_full_probability_maps(fan_box):
+    """The Predictor's fast decision (inside the box and sector only) equals the argmax of
+    the full-frame probability maps, and its confidence is the winning probability."""
+    h, w = 120, 200
+    fan = np.zeros((h, w), bool)
+    r0, r1, c0, c1 = fan_box
+    fan[r0:r1, c0:c1] = True
+    box = crop_box_for(fan)
+    logits = np.random.default_rng(0).normal(size=(4, 64, 64)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(0)
+    full = from_network(probs[None], box, (h, w), fan)[0]
+    labels, prob = labels_from_network(probs, box, (h, w), fan)
+    np.testing.assert_array_equal(labels, full.argmax(0))
+    np.testing.assert_allclose(prob[fan], full.max(0)[fan], rtol=1e-6)
+    assert (prob[~fan] == 0).all() and len(np.unique(labels[fan])) == 4
 
 
 def test_predictor_returns_labels_on_cine_grid(tmp_path):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network", "normalize_intensity",
-           "INTENSITY_MODES"]
+__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network", "labels_from_network",
+           "normalize_intensity", "INTENSITY_MODES"]
 
 INTENSITY_MODES = ("scale", "equalize")
 
@@ -125,3 +125,35 @@ def from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int], fan_ma
     out[:, 1:, outside] = 0.0
     out[:, 0, outside] = 1.0
     return out
+
+
+def labels_from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int],
+                        fan_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, s, s)`` probabilities of one frame -> labels ``(H, W)`` uint8 on the cine grid
+    and the probability of each pixel's label there (``(H, W)`` float32, 0 outside).
+
+    The same decision as ``from_network(...).argmax(0)`` (ties aside), made only inside
+    the box and the sector, one plane at a time: the cine frame is often 4-10x the
+    box's network-grid area, and background outside the sector needs no decision.
+    """
+    h, w = shape
+    r0, c0 = max(box.row, 0), max(box.col, 0)
+    r1, c1 = min(box.row + box.size, h), min(box.col + box.size, w)
+    labels = np.zeros((h, w), dtype=np.uint8)
+    best = np.zeros((h, w), dtype=np.float32)
+    if r1 <= r0 or c1 <= c0:
+        return labels, best
+    inside = fan_mask[r0:r1, c0:c1]
+    lab, top = labels[r0:r1, c0:c1], best[r0:r1, c0:c1]
+    for c in range(probs.shape[0]):
+        big = cv2.resize(probs[c], (box.size, box.size), interpolation=cv2.INTER_LINEAR)
+        plane = big[r0 - box.row : r1 - box.row, c0 - box.col : c1 - box.col]
+        if c == 0:
+            top[:] = plane
+            continue
+        higher = plane > top
+        lab[higher] = c
+        np.maximum(top, plane, out=top)
+    lab[~inside] = 0
+    top[~inside] = 0.0
+    return labels, best
