@@ -213,6 +213,20 @@ def test_predictor_keeps_the_largest_region_per_label(tmp_path):
         Predictor(root, device="cpu", keep_largest=(0,))
 
 
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_temporal_mean_is_a_moving_mean_with_repeated_edges(window):
+    from scipy.ndimage import uniform_filter1d
+
+    from echoquant.segment.predictor import temporal_mean
+
+    x = np.random.default_rng(2).random((9, 4, 6, 5)).astype(np.float32)
+    out = temporal_mean(x, window)
+    assert out.dtype == np.float32 and out.shape == x.shape
+    np.testing.assert_allclose(out, uniform_filter1d(x, window, axis=0, mode="nearest"), atol=1e-6)
+    ramp = np.arange(7, dtype=np.float32)[:, None]  # a linear ramp is unchanged away from the edges
+    np.testing.assert_allclose(temporal_mean(ramp, 3)[1:-1], ramp[1:-1], atol=1e-6)
+
+
 def test_augmentations_keep_label_values():
     tf = train_transforms()
     tf.set_random_state(0)
