@@ -179,27 +179,28 @@ def test_labels_from_network_decide_like_the_full_probability_maps(fan_box):
     assert (prob[~fan] == 0).all() and len(np.unique(labels[fan])) == 4
 
 
-def test_predictor_returns_labels_on_cine_grid(tmp_path):
-    root = _tiny_bundle(tmp_path)
-    frames = np.random.default_rng(0).integers(0, 255, (3, 90, 140), dtype=np.uint8)
+def _noise_cine(n_frames: int) -> EchoCine:
+    """Random 90x140 frames with a rectangular sector (for geometry, not accuracy)."""
+    frames = np.random.default_rng(0).integers(0, 255, (n_frames, 90, 140), dtype=np.uint8)
     fan = np.zeros((90, 140), bool)
     fan[5:85, 20:120] = True
-    cine = EchoCine(frames=frames, fps=30.0, frame_times_ms=np.arange(3) * 33.3, spacing_mm=None,
+    return EchoCine(frames=frames, fps=30.0, frame_times_ms=np.arange(n_frames) * 33.3, spacing_mm=None,
                     heart_rate_bpm=None, fan_mask=fan)
+
+
+def test_predictor_returns_labels_on_cine_grid(tmp_path):
+    root = _tiny_bundle(tmp_path)
+    cine = _noise_cine(3)
     seg = Predictor(root, device="cpu", tta=True).predict(cine)
-    assert seg.labels.shape == frames.shape and seg.labels.dtype == np.uint8
-    assert (seg.labels[:, ~fan] == 0).all() and seg.frame_confidence.shape == (3,)
+    assert seg.labels.shape == cine.frames.shape and seg.labels.dtype == np.uint8
+    assert (seg.labels[:, ~cine.fan_mask] == 0).all() and seg.frame_confidence.shape == (3,)
 
 
 def test_predictor_keeps_the_largest_region_per_label(tmp_path):
     from scipy import ndimage
 
     root = _tiny_bundle(tmp_path)
-    frames = np.random.default_rng(0).integers(0, 255, (2, 90, 140), dtype=np.uint8)
-    fan = np.zeros((90, 140), bool)
-    fan[5:85, 20:120] = True
-    cine = EchoCine(frames=frames, fps=30.0, frame_times_ms=np.arange(2) * 33.3, spacing_mm=None,
-                    heart_rate_bpm=None, fan_mask=fan)
+    cine = _noise_cine(2)
     raw = Predictor(root, device="cpu", temporal_window=1, keep_largest=()).predict(cine).labels
     kept = Predictor(root, device="cpu", temporal_window=1, keep_largest=(1, 2, 3)).predict(cine).labels
     n_regions = lambda lab, c: ndimage.label(lab == c)[1]  # noqa: E731

@@ -55,14 +55,18 @@ class _RandDictWrapper(RandomizableTransform, MapTransform):
         self.t.set_random_state(seed, state)
         return self
 
+    def _apply(self, d: dict[Hashable, torch.Tensor]) -> None:
+        """Apply the drawn transform to every key, in place."""
+        for key in self.key_iterator(d):
+            d[key] = self.t(d[key], randomize=False)
+
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         self.randomize(None)
         if not self._do_transform:
             return d
         self.t.randomize()
-        for key in self.key_iterator(d):
-            d[key] = self.t(d[key], randomize=False)
+        self._apply(d)
         return d
 
 
@@ -215,51 +219,34 @@ class RandSectorCrop(RandomizableTransform):
         return img * keep.to(torch.as_tensor(img).dtype)
 
 
-class _RandSectorDictWrapper(RandomizableTransform, MapTransform):
-    """Dict wrapper whose geometry (the apex) comes from the image key and is applied
-    to every key (labels with nearest-neighbour sampling)."""
+class RandApexRotated(_RandDictWrapper):
+    """Dict wrapper of :class:`RandApexRotate`: the apex is found on ``image_key`` and the
+    same rotation applied to every key (labels with nearest-neighbour sampling)."""
 
-    def __init__(self, keys: KeysCollection, prob: float, transform: RandomizableTransform, image_key: str) -> None:
-        MapTransform.__init__(self, keys)
-        RandomizableTransform.__init__(self, prob)
-        self.t, self.image_key = transform, image_key
+    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_deg: float = 15.0, image_key: str = "image") -> None:
+        super().__init__(keys, prob, RandApexRotate(1.0, max_deg))
+        self.image_key = image_key
 
-    def set_random_state(self, seed=None, state=None):
-        super().set_random_state(seed, state)
-        self.t.set_random_state(seed, state)
-        return self
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        self.randomize(None)
-        if not self._do_transform:
-            return d
-        self.t.randomize()
+    def _apply(self, d: dict[Hashable, torch.Tensor]) -> None:
         apex = sector_apex(d[self.image_key])
-        if isinstance(self.t, RandSectorCrop):
-            keep = self.t.keep_mask(d[self.image_key], apex)
-            for key in self.key_iterator(d):
-                d[key] = self.t(d[key], keep=keep, randomize=False)
-            return d
         for key in self.key_iterator(d):
             mode = "bilinear" if key == self.image_key else "nearest"
             d[key] = self.t(d[key], apex=apex, mode=mode, randomize=False)
-        return d
 
 
-class RandApexRotated(_RandSectorDictWrapper):
-    """Dict wrapper of :class:`RandApexRotate` (apex found on ``image_key``)."""
-
-    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_deg: float = 15.0, image_key: str = "image") -> None:
-        super().__init__(keys, prob, RandApexRotate(1.0, max_deg), image_key)
-
-
-class RandSectorCropd(_RandSectorDictWrapper):
-    """Dict wrapper of :class:`RandSectorCrop` (sector measured on ``image_key``)."""
+class RandSectorCropd(_RandDictWrapper):
+    """Dict wrapper of :class:`RandSectorCrop`: the sector is measured on ``image_key`` and
+    the same narrowed sector applied to every key."""
 
     def __init__(self, keys: KeysCollection, prob: float = 0.2, angle_range: tuple[float, float] = (0.7, 1.0),
                  depth_range: tuple[float, float] = (0.8, 1.0), image_key: str = "image") -> None:
-        super().__init__(keys, prob, RandSectorCrop(1.0, angle_range, depth_range), image_key)
+        super().__init__(keys, prob, RandSectorCrop(1.0, angle_range, depth_range))
+        self.image_key = image_key
+
+    def _apply(self, d: dict[Hashable, torch.Tensor]) -> None:
+        keep = self.t.keep_mask(d[self.image_key], sector_apex(d[self.image_key]))
+        for key in self.key_iterator(d):
+            d[key] = self.t(d[key], keep=keep, randomize=False)
 
 
 def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):
