@@ -19,6 +19,8 @@ app = typer.Typer(
     name="echoquant",
     help="Echocardiography loops to LV volumes, LVEF, strain and cohort statistics.",
     no_args_is_help=True,
+    # Markdown joins a docstring's wrapped lines into one flowing paragraph in --help.
+    rich_markup_mode="markdown",
     add_completion=False,
 )
 console = Console(stderr=True)
@@ -145,7 +147,7 @@ def train(ctx: typer.Context) -> None:
 
 @app.command("evaluate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def evaluate_cmd(ctx: typer.Context) -> None:
-    """Evaluate a model bundle on held-out synthetic loops (see `python -m echoquant.evaluate --help`)."""
+    """Evaluate a model bundle on held-out synthetic loops, or on real CAMUS patients with `echoquant evaluate camus ../shared/camus --split valid` (see `python -m echoquant.evaluate --help`)."""
     from echoquant.evaluate import main as evaluate_main
 
     evaluate_main(list(ctx.args))
