@@ -32,6 +32,9 @@ __all__ = ["CAMUS_SOURCES", "CamusEvaluation", "evaluate_camus", "lv_volume", "s
 # was resampled to 224x224 squares).
 CAMUS_SOURCES = {"database_nifti": True, "database_2ch_224": False}
 STRUCTURES = {LV_CAVITY: "lv", LV_MYOCARDIUM: "myo", LA: "la"}
+# The overlays show CAMUS images: CC BY-NC-SA 4.0 asks for attribution next to them.
+CAMUS_CREDIT = ("Images and expert outlines: CAMUS (S. Leclerc et al., IEEE TMI 38(9):2198-2210, 2019, "
+                "doi:10.1109/TMI.2019.2900516), CC BY-NC-SA 4.0.")
 PHASES = ("ED", "ES")
 
 
@@ -255,7 +258,8 @@ def overlays(report: CamusEvaluation, out_png: Path) -> list[str]:
             d = [r["dice"] for r in report.frames if r["case"] == f"{patient}_{view}" and r["phase"] == PHASES[t]
                  and r["structure"] == "lv"]
             ax.set_title(f"{kind}: {patient} {view} {PHASES[t]}, LV Dice {d[0]:.3f}", fontsize=9)
-    fig.suptitle(f"{report.model} on CAMUS {report.split}: expert (green) vs network (red)", fontsize=11)
+    fig.suptitle(f"{report.model} on CAMUS {report.split}: expert (green) vs network (red). "
+                 "CAMUS data: Leclerc et al. 2019, CC BY-NC-SA 4.0", fontsize=11)
     fig.tight_layout()
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=90)
@@ -288,8 +292,8 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(summary, cmd)
     if args.png:
         shown = overlays(report, args.png)
-        text += f"\n![best, median and worst patients]({args.png.name})\n\nPatients shown (worst, median, best by " \
-                f"4CH LV Dice): {', '.join(shown)}.\n"
+        text += (f"\n![best, median and worst patients]({args.png.name})\n\nPatients shown (worst, median, best by "
+                 f"4CH LV Dice): {', '.join(shown)}. {CAMUS_CREDIT}\n")
     print(text)
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.markdown:
