@@ -26,7 +26,7 @@ import numpy as np
 
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
 
-__all__ = ["CAMUS_SOURCES", "CamusEvaluation", "evaluate_camus", "lv_volume", "summarise", "main"]
+__all__ = ["CAMUS_SOURCES", "CamusEvaluation", "evaluate_camus", "ed_es_frames", "lv_volume", "summarise", "main"]
 
 # Database folder -> whether its header spacing is the true one (the shared 2CH copy
 # was resampled to 224x224 squares).
@@ -65,6 +65,20 @@ def _surface(pred: np.ndarray, truth: np.ndarray, spacing_mm: float | None) -> d
     return {"dice": dice, "hd95_mm": hd, "mcd_mm": mcd}
 
 
+def ed_es_frames(kind: str, n_frames: int) -> tuple[int, int]:
+    """Frame indices of ED and ES in a converted CAMUS case: ``"ED,ES"`` pairs are
+    (0, 1); CAMUS half-sequences run from ED to ES, so (0, last).
+
+    Raises:
+        ValueError: an unknown kind, or too few frames for it.
+    """
+    if kind == "ED,ES" and n_frames == 2:
+        return 0, 1
+    if kind == "half_sequence" and n_frames >= 2:
+        return 0, n_frames - 1
+    raise ValueError(f"expected an ED,ES pair or a half sequence of 2 or more frames, got {kind!r} with {n_frames} frames")
+
+
 @dataclass
 class CamusEvaluation:
     """Per-frame rows (one per case, phase and structure) and per-case LVEF rows."""
@@ -81,10 +95,9 @@ def _evaluate_case(predictor, case, folder: Path, report: CamusEvaluation, keep:
     from echoquant.quant.pipeline import transducer_point
 
     cine = read_cine(folder / case.relpath())
-    truth = np.load(folder / case.relpath().replace(".dcm", "_labels.npz"))["labels"]
-    if case.frames != "ED,ES" or len(truth) != 2:
-        raise ValueError(f"{case.name}: expected an ED,ES pair, got frames {case.frames!r} ({len(truth)} labelled)")
-    pred = predictor.predict(cine).labels
+    frames = ed_es_frames(case.frames, cine.n_frames)
+    truth = np.load(folder / case.relpath().replace(".dcm", "_labels.npz"))["labels"][list(frames)]
+    pred = predictor.predict(cine).labels[list(frames)]
     spacing = (case.spacing_mm, case.spacing_mm) if case.spacing_mm else None
     apex = transducer_point(cine)
     base = {"case": case.name, "patient": case.patient, "view": case.view, "quality": case.image_quality}
@@ -102,7 +115,7 @@ def _evaluate_case(predictor, case, folder: Path, report: CamusEvaluation, keep:
         row[f"lvef_{who}_pct"] = 100.0 * (ed - es) / ed if ed and es is not None and ed > 0 else None
     report.cases.append(row)
     if keep:
-        report.predictions[case.name] = {"image": cine.frames, "pred": pred, "truth": truth}
+        report.predictions[case.name] = {"image": cine.frames[list(frames)], "pred": pred, "truth": truth}
 
 
 def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | None = None, device: str = "cpu",

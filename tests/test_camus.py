@@ -136,6 +136,15 @@ def test_lv_volume_of_an_ellipse_matches_the_disk_formula():
     assert lv_volume(np.zeros((50, 50), np.uint8), (0.5, 0.5), None) is None
 
 
+def test_ed_es_frames_of_pairs_and_half_sequences():
+    from echoquant.camus_eval import ed_es_frames
+
+    assert ed_es_frames("ED,ES", 2) == (0, 1)
+    assert ed_es_frames("half_sequence", 17) == (0, 16)  # CAMUS half sequences run from ED to ES
+    with pytest.raises(ValueError, match="half sequence"):
+        ed_es_frames("ED,ES", 5)
+
+
 def test_shipped_bundle_states_its_licence():
     from echoquant.segment.bundle import default_model_dir, load_bundle
 
