@@ -24,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from echoquant.segment.adapters import CAMUS_SOURCES, CamusCase
+from echoquant.segment.predictor import KEEP_LARGEST, Predictor
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
 
-__all__ = ["CAMUS_SOURCES", "CamusEvaluation", "evaluate_camus", "ed_es_frames", "lv_volume", "summarise", "main"]
+__all__ = ["CamusEvaluation", "evaluate_camus", "ed_es_frames", "lv_volume", "summarise", "main"]
 
-# Database folder -> whether its header spacing is the true one (the shared 2CH copy
-# was resampled to 224x224 squares).
-CAMUS_SOURCES = {"database_nifti": True, "database_2ch_224": False}
 STRUCTURES = {LV_CAVITY: "lv", LV_MYOCARDIUM: "myo", LA: "la"}
 # The overlays show CAMUS images: CC BY-NC-SA 4.0 asks for attribution next to them.
 CAMUS_CREDIT = ("Images and expert outlines: CAMUS (S. Leclerc et al., IEEE TMI 38(9):2198-2210, 2019, "
@@ -59,9 +58,7 @@ def lv_volume(labels: np.ndarray, spacing_mm: tuple[float, float] | None, apex_h
 def _surface(pred: np.ndarray, truth: np.ndarray, spacing_mm: float | None) -> dict[str, float]:
     from echoquant.evaluate import surface_metrics
 
-    dice, hd, mcd = surface_metrics(pred, truth, spacing_mm if spacing_mm else 1.0)
-    if spacing_mm is None:
-        hd = mcd = float("nan")
+    dice, hd, mcd = surface_metrics(pred, truth, spacing_mm)
     return {"dice": dice, "hd95_mm": hd, "mcd_mm": mcd}
 
 
@@ -90,7 +87,7 @@ class CamusEvaluation:
     predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _evaluate_case(predictor, case, folder: Path, report: CamusEvaluation, keep: bool) -> None:
+def _evaluate_case(predictor: Predictor, case: CamusCase, folder: Path, report: CamusEvaluation, keep: bool) -> None:
     from echoquant.io import read_cine
     from echoquant.quant.pipeline import transducer_point
 
@@ -120,7 +117,7 @@ def _evaluate_case(predictor, case, folder: Path, report: CamusEvaluation, keep:
 
 def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | None = None, device: str = "cpu",
                    limit: int | None = None, keep_predictions: bool = False,
-                   keep_largest: tuple[int, ...] = (LV_CAVITY, LA), tta: bool = False) -> CamusEvaluation:
+                   keep_largest: tuple[int, ...] = KEEP_LARGEST, tta: bool = False) -> CamusEvaluation:
     """Segment every case of a CAMUS split and compare with the expert masks.
 
     Args:
@@ -138,7 +135,6 @@ def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | N
         FileNotFoundError: no ``patients.csv`` or no database folder under ``root``.
     """
     from echoquant.segment.adapters import convert_camus, read_camus_cases
-    from echoquant.segment.predictor import Predictor
 
     root = Path(root)
     if not (root / "patients.csv").is_file():
@@ -289,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--limit", type=int, default=None, help="only the first N patients")
     parser.add_argument("--tta", action="store_true", help="average with the left-right mirrored prediction")
-    parser.add_argument("--keep-largest", type=int, nargs="*", default=[LV_CAVITY, LA],
+    parser.add_argument("--keep-largest", type=int, nargs="*", default=list(KEEP_LARGEST),
                         help="labels post-processed to their largest region (default 1 3, the Predictor's; none: off)")
     parser.add_argument("--markdown", type=Path, help="write the tables here (e.g. docs/real_eval.md)")
     parser.add_argument("--json", type=Path, help="write the summary and every row here")
@@ -301,7 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(report)
     cmd = (f"python -m echoquant.evaluate camus {args.root} --split {args.split}"
            + (f" --model {args.model}" if args.model else "") + (f" --limit {args.limit}" if args.limit else "")
-           + (" --tta" if args.tta else "") + ("" if args.keep_largest == [LV_CAVITY, LA] else f" --keep-largest {' '.join(map(str, args.keep_largest))}"))
+           + (" --tta" if args.tta else "")
+           + ("" if tuple(args.keep_largest) == KEEP_LARGEST else f" --keep-largest {' '.join(map(str, args.keep_largest))}"))
     text = markdown(summary, cmd)
     if args.png:
         shown = overlays(report, args.png)

@@ -136,6 +136,18 @@ def test_lv_volume_of_an_ellipse_matches_the_disk_formula():
     assert lv_volume(np.zeros((50, 50), np.uint8), (0.5, 0.5), None) is None
 
 
+def test_surface_metrics_without_spacing_give_dice_only():
+    from echoquant.evaluate import surface_metrics
+
+    a = np.zeros((40, 40), bool)
+    a[10:30, 10:30] = True
+    b = np.roll(a, 2, axis=1)
+    dice, hd, mcd = surface_metrics(a, b, None)
+    assert dice == pytest.approx(2 * 20 * 18 / 800) and np.isnan(hd) and np.isnan(mcd)
+    dice_mm, hd_mm, _ = surface_metrics(a, b, 0.5)
+    assert dice_mm == dice and hd_mm == pytest.approx(1.0)  # a 2-pixel shift at 0.5 mm
+
+
 def test_ed_es_frames_of_pairs_and_half_sequences():
     from echoquant.camus_eval import ed_es_frames
 

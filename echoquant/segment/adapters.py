@@ -31,10 +31,13 @@ import numpy as np
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 
 __all__ = ["read_medical_image", "read_image", "convert_camus", "read_camus_cases", "CamusCase", "convert_echonet",
-           "echonet_masks", "IMAGE_SUFFIXES"]
+           "echonet_masks", "IMAGE_SUFFIXES", "CAMUS_SOURCES"]
 
 IMAGE_SUFFIXES = (".mhd", ".nii.gz", ".nii")
 CASES_CSV = "cases.csv"
+# Database folders of the shared CAMUS copy -> whether their header spacing is the true
+# one (the 2CH copy was resampled to 224x224 squares: spacing unknown).
+CAMUS_SOURCES = {"database_nifti": True, "database_2ch_224": False}
 
 
 def read_medical_image(path: str | Path) -> tuple[np.ndarray, tuple[float, ...]]:

@@ -272,7 +272,9 @@ class CamusDataModule(FolderDataModule):
                  image_size: int = 128, frames_per_case: int = 2, seed: int = 0, batch_size: int = 16,
                  num_workers: int = 0, augment: float = 1.0, intensity: str = "scale") -> None:
         self.root = Path(root)
-        self.sources = dict(_plain(sources) or {"database_nifti": True, "database_2ch_224": False})
+        from echoquant.segment.adapters import CAMUS_SOURCES
+
+        self.sources = dict(_plain(sources) or CAMUS_SOURCES)
         key = hashlib.sha1(json.dumps([str(self.root.resolve()), self.sources], sort_keys=True).encode()).hexdigest()[:12]
         self.converted = Path(cache_dir) / f"camus_{key}"
         super().__init__(str(self.converted / "train"), str(self.converted / "valid"), image_size, frames_per_case,

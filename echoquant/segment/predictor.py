@@ -14,7 +14,11 @@ from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
 from echoquant.segmentation import LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
-__all__ = ["Predictor", "resolve_device", "temporal_mean"]
+__all__ = ["Predictor", "resolve_device", "temporal_mean", "KEEP_LARGEST"]
+
+# Labels of which a frame has exactly one region (nnU-Net-style post-processing). The
+# myocardium is left alone: keeping its largest region lowered its Dice on CAMUS valid.
+KEEP_LARGEST = (LV_CAVITY, LA)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -44,12 +48,12 @@ class Predictor:
     """
 
     def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int = 32,
-                 tta: bool = False, temporal_window: int = 3, keep_largest: tuple[int, ...] = (LV_CAVITY, LA)) -> None:
+                 tta: bool = False, temporal_window: int = 3, keep_largest: tuple[int, ...] = KEEP_LARGEST) -> None:
         if temporal_window < 1 or temporal_window % 2 == 0:
             raise ValueError(f"temporal_window must be a positive odd number, got {temporal_window}")
-        unknown = sorted(set(keep_largest) - set(LABEL_NAMES) - {0}) + ([0] if 0 in keep_largest else [])
-        if unknown:
-            raise ValueError(f"keep_largest must hold foreground labels {sorted(set(LABEL_NAMES) - {0})}, got {keep_largest}")
+        foreground = set(LABEL_NAMES) - {0}
+        if not set(keep_largest) <= foreground:
+            raise ValueError(f"keep_largest must hold foreground labels {sorted(foreground)}, got {keep_largest}")
         self.temporal_window, self.keep_largest = temporal_window, tuple(keep_largest)
         self.device = resolve_device(device)
         if self.device.type == "cpu":
@@ -110,7 +114,11 @@ def temporal_mean(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def _keep_largest_region(labels: np.ndarray, label: int) -> None:
-    """Set every pixel of ``label`` outside its largest 4-connected region to background, in place."""
+    """Set every pixel of ``label`` outside its largest 4-connected region to background, in place.
+
+    The same rule as :func:`echoquant.quant.masks.largest_component`, with OpenCV's
+    labelling: it runs on every frame of every loop, and segmentation does not import
+    the measurement stage that comes after it."""
     n, regions, stats, _ = cv2.connectedComponentsWithStats((labels == label).view(np.uint8), connectivity=4)
     if n > 2:
         keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
