@@ -23,8 +23,9 @@ from echoquant.flags import passes_qc
 from echoquant.io import read_cine
 from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant import quantify
+from echoquant.quant.cycle import species_bounds
 from echoquant.quant.result import QuantResult
-from echoquant.segmentation import LV_CAVITY
+from echoquant.segmentation import LV_CAVITY, Segmentation
 
 __all__ = ["Analyzer", "EchoResult", "score"]
 
@@ -66,6 +67,29 @@ class EchoResult:
     @property
     def gls_pct(self) -> float | None:
         return self.quant.summary.get("gls_pct")
+
+    @property
+    def lvef_ci(self) -> tuple[float | None, float | None]:
+        """95 % interval of LVEF (%) (see :mod:`echoquant.quant.intervals`)."""
+        return self._ci("lvef")
+
+    @property
+    def gls_ci(self) -> tuple[float | None, float | None]:
+        """95 % interval of GLS (%)."""
+        return self._ci("gls")
+
+    @property
+    def edv_ci(self) -> tuple[float | None, float | None]:
+        """95 % interval of EDV (mL)."""
+        return self._ci("edv")
+
+    @property
+    def esv_ci(self) -> tuple[float | None, float | None]:
+        """95 % interval of ESV (mL)."""
+        return self._ci("esv")
+
+    def _ci(self, name: str) -> tuple[float | None, float | None]:
+        return self.quant.summary.get(f"{name}_ci_low"), self.quant.summary.get(f"{name}_ci_high")
 
     @property
     def ed_frames(self) -> list[int]:
@@ -113,15 +137,19 @@ class Analyzer:
         track: run speckle tracking for GLS.
         max_beats: analyse at most this many beats per loop.
         batch_size: frames per network forward pass.
+        view_model: the apical view classifier's folder (default: the shipped one);
+            it names the view of human loops whose header has none.
     """
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", *, tta: bool = False,
                  temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, view_model: str | Path | None = None) -> None:
         from echoquant.segment.predictor import Predictor
+        from echoquant.segment.views import ViewClassifier
 
         self.predictor = Predictor(model, device=device, batch_size=batch_size, tta=tta,
                                    temporal_window=temporal_window)
+        self.views = ViewClassifier(view_model, self.predictor.device)
         self.track, self.max_beats = track, max_beats
 
     @property
@@ -146,10 +174,24 @@ class Analyzer:
         cine = source
         seg = self.predictor.predict(cine)
         quant = quantify(cine, seg, track=self.track if track is None else track,
-                         max_beats=self.max_beats if max_beats is None else max_beats)
+                         max_beats=self.max_beats if max_beats is None else max_beats,
+                         found_view=self._find_view(cine, seg))
         return EchoResult(quant=quant, lv_masks=seg.labels == LV_CAVITY, cine_info=cine.summary(), meta=cine.meta,
                           input_flags=list(cine.flags), model=self.model_name,
                           path=path or cine.meta.source_path)
+
+    def _find_view(self, cine: EchoCine, seg: Segmentation) -> tuple[str, float] | None:
+        """The apical view of a human loop whose header names none, from its largest-
+        and smallest-cavity frames (ED- and ES-like); None for rodent loops (the
+        classifier knows human apical views only) and when the header has the view."""
+        if cine.meta.view or species_bounds(cine.fps, cine.heart_rate_bpm)[0] != "human":
+            return None
+        area = (seg.labels == LV_CAVITY).reshape(cine.n_frames, -1).sum(axis=1)
+        if not area.any():
+            return None
+        pick = sorted({int(np.argmax(area)), int(np.argmin(np.where(area > 0, area, area.max() + 1)))})
+        found = self.views.predict(cine.frames[pick], seg.labels[pick], cine.fan_mask)
+        return found.view, found.probability
 
     def score_many(self, paths: Iterable[str | Path]) -> pd.DataFrame:
         """Score files one after another; a file that fails gives a ``failed`` row.

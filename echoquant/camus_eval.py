@@ -18,7 +18,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from echoquant.segment.adapters import CAMUS_SOURCES, CamusCase
 from echoquant.segment.predictor import KEEP_LARGEST, Predictor
+from echoquant.segment.views import CAMUS_VIEW, ViewClassifier
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
 
 __all__ = ["CamusEvaluation", "evaluate_camus", "ed_es_frames", "lv_volume", "summarise", "main"]
@@ -87,14 +88,31 @@ class CamusEvaluation:
     predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _evaluate_case(predictor: Predictor, case: CamusCase, folder: Path, report: CamusEvaluation, keep: bool) -> None:
+def _view_and_gate(views: ViewClassifier, cine: Any, seg: Any, frames: list[int]) -> dict[str, Any]:
+    """The view the classifier finds and the LV-view gate's decision, as ``echoquant analyze`` makes them."""
+    from echoquant.quant import quantify
+    from echoquant.segmentation import Segmentation
+
+    found = views.predict(cine.frames[frames], seg.labels[frames], cine.fan_mask)
+    pair = Segmentation(seg.labels[frames], None, seg.model, seg.frame_confidence[frames])
+    times = None if cine.frame_times_ms is None else cine.frame_times_ms[frames]
+    quant = quantify(replace(cine, frames=cine.frames[frames], frame_times_ms=times), pair, track=False,
+                     found_view=(found.view, found.probability))
+    gate = next((f for f in quant.flags if f.startswith("no_lv_view")), None)
+    return {"view_found": found.view, "view_probability": found.probability, "gate_pass": gate is None,
+            "gate_reason": gate}
+
+
+def _evaluate_case(predictor: Predictor, views: ViewClassifier, case: CamusCase, folder: Path,
+                   report: CamusEvaluation, keep: bool) -> None:
     from echoquant.io import read_cine
     from echoquant.quant.pipeline import transducer_point
 
     cine = read_cine(folder / case.relpath())
     frames = ed_es_frames(case.frames, cine.n_frames)
     truth = np.load(folder / case.relpath().replace(".dcm", "_labels.npz"))["labels"][list(frames)]
-    pred = predictor.predict(cine).labels[list(frames)]
+    seg = predictor.predict(cine)
+    pred = seg.labels[list(frames)]
     spacing = (case.spacing_mm, case.spacing_mm) if case.spacing_mm else None
     apex = transducer_point(cine)
     base = {"case": case.name, "patient": case.patient, "view": case.view, "quality": case.image_quality}
@@ -105,7 +123,8 @@ def _evaluate_case(predictor: Predictor, case: CamusCase, folder: Path, report: 
                                   **_surface(pred[t] == label, truth[t] == label, case.spacing_mm)})
         volumes[f"pred_{phase}"] = lv_volume(pred[t], spacing, apex)
         volumes[f"truth_{phase}"] = lv_volume(truth[t], spacing, apex)
-    row = {**base, "calibrated": spacing is not None, "unit": "mL" if spacing else "px3"}
+    row = {**base, "calibrated": spacing is not None, "unit": "mL" if spacing else "px3",
+           "view_expected": CAMUS_VIEW[case.view], **_view_and_gate(views, cine, seg, list(frames))}
     for who in ("pred", "truth"):
         ed, es = volumes[f"{who}_ED"], volumes[f"{who}_ES"]
         row[f"edv_{who}"], row[f"esv_{who}"] = ed, es
@@ -144,6 +163,7 @@ def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | N
         raise FileNotFoundError(f"none of {sorted(CAMUS_SOURCES)} under {root}")
     # ED and ES are not neighbouring frames: no temporal smoothing across them.
     predictor = Predictor(model, device=device, temporal_window=1, keep_largest=keep_largest, tta=tta)
+    views = ViewClassifier(device=predictor.device)
     report = CamusEvaluation(predictor.name, split)
     with tempfile.TemporaryDirectory(prefix="echoquant_camus_") as tmp:
         folder = Path(tmp)
@@ -154,7 +174,7 @@ def evaluate_camus(root: str | Path, split: str = "valid", model: str | Path | N
             keep = sorted({c.patient for c in cases})[:limit]
             cases = [c for c in cases if c.patient in keep]
         for case in cases:
-            _evaluate_case(predictor, case, folder, report, keep_predictions)
+            _evaluate_case(predictor, views, case, folder, report, keep_predictions)
     return report
 
 
@@ -188,7 +208,12 @@ def summarise(report: CamusEvaluation) -> dict[str, Any]:
         ef[key] = {"n": len(rows), "n_lvef": len(pairs), "lvef_mae": float(np.mean(np.abs(err))),
                    "lvef_bias": float(np.mean(err)), "lvef_sd": float(np.std(err, ddof=1)) if len(pairs) > 1 else float("nan"),
                    **ratios}
-    return {"model": report.model, "split": report.split, "segmentation": seg, "lvef": ef,
+    views = {}
+    for key in sorted({r["view"] for r in report.cases}) + ["all"]:
+        rows = [r for r in report.cases if key in ("all", r["view"])]
+        views[key] = {"n": len(rows), "view_accuracy": _mean([float(r["view_found"] == r["view_expected"]) for r in rows]),
+                      "gate_pass_rate": _mean([float(r["gate_pass"]) for r in rows])}
+    return {"model": report.model, "split": report.split, "segmentation": seg, "lvef": ef, "views": views,
             "n_patients": len({r["patient"] for r in report.cases})}
 
 
@@ -226,6 +251,13 @@ def markdown(summary: dict[str, Any], cmd: str) -> str:
         e = ef[key]
         out.append(f"| {key} | {e['n']} | {e['n_lvef']} | {_f(e['lvef_mae'], '.2f')} | {_f(e['lvef_bias'], '+.2f')} | "
                    f"{_f(e['lvef_sd'], '.2f')} | {_f(e['edv_ratio'])} | {_f(e['esv_ratio'])} |")
+    out += ["", "## View recognition and the LV-view gate", "",
+            "The view classifier (`models/echoquant_view_cnn`) on each case's ED and ES frames with the network's "
+            "masks, and whether the LV-view gate (`echoquant.quant.view`) lets the case be measured, as "
+            "`echoquant analyze` decides both.", "",
+            "| view | cases | view found correctly | passes the gate |", "|---|---|---|---|"]
+    for key, v in summary.get("views", {}).items():
+        out.append(f"| {key} | {v['n']} | {_f(100 * v['view_accuracy'], '.1f')} % | {_f(100 * v['gate_pass_rate'], '.1f')} % |")
     return "\n".join(out) + "\n"
 
 

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Segmentation", "LABEL_NAMES", "LV_CAVITY", "LV_MYOCARDIUM", "LA"]
+__all__ = ["Segmentation", "LABEL_NAMES", "LV_CAVITY", "LV_MYOCARDIUM", "LA", "AREA_LEVELS"]
 
 LV_CAVITY = 1
 LV_MYOCARDIUM = 2
 LA = 3
 LABEL_NAMES = {0: "background", LV_CAVITY: "lv_cavity", LV_MYOCARDIUM: "lv_myocardium", LA: "la"}
+# LV probability levels at which predictors measure the cavity's area (see
+# ``Segmentation.lv_area_levels``): a sure network's cavity barely changes between
+# them, an unsure one's border moves. Intervals come from the spread.
+AREA_LEVELS = (0.75, 0.5, 0.25)
 
 
 @dataclass
@@ -25,12 +29,16 @@ class Segmentation:
         model: name of what produced it (``"truth"`` for ground truth).
         frame_confidence: optional ``(T,)`` mean probability of the LV class inside
             the predicted LV.
+        lv_area_levels: optional ``(T, 3)`` area (any pixel unit) of the region where the
+            LV probability is at least each of :data:`AREA_LEVELS`: the border's
+            uncertainty, from which measurement intervals are made.
     """
 
     labels: np.ndarray
     probabilities: np.ndarray | None = None
     model: str = "unknown"
     frame_confidence: np.ndarray | None = None
+    lv_area_levels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.labels.ndim != 3:
@@ -44,6 +52,8 @@ class Segmentation:
                 f"probabilities must be (T, C, H, W) matching labels {self.labels.shape}, "
                 f"got {self.probabilities.shape}"
             )
+        if self.lv_area_levels is not None and self.lv_area_levels.shape != (self.labels.shape[0], len(AREA_LEVELS)):
+            raise ValueError(f"lv_area_levels must be (T, {len(AREA_LEVELS)}), got {self.lv_area_levels.shape}")
 
     @property
     def lv_masks(self) -> np.ndarray:

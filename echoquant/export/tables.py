@@ -27,6 +27,7 @@ __all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "resul
 
 N_SEGMENTS = 6
 _REGIONAL = [f"regional_strain_{k}_pct" for k in range(1, N_SEGMENTS + 1)]
+_INTERVALS = [f"{v}_ci_{side}" for v in ("lvef", "gls", "edv", "esv") for side in ("low", "high")]
 
 RESULT_COLUMNS = [
     "path", "status", "error_code", "error",
@@ -37,17 +38,21 @@ RESULT_COLUMNS = [
     "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source", "ed_frames", "es_frames",
     *_REGIONAL, "regional_segments",
     "qc_pass", "qc_flags", "model", "echoquant_version", "clip_id", "content_sha256", "elapsed_s",
+    # Added with the LV-view gate and the intervals (issue 16): 95 % intervals in the
+    # unit of their value; where the view came from (header or image) and the
+    # classifier's probability when it came from the image.
+    *_INTERVALS, "view_source", "view_probability",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
-                 "echoquant_version", "clip_id", "content_sha256")
+                 "echoquant_version", "clip_id", "content_sha256", "view_source")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
 _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct", "lvef_sd_pct",
                  "gls_sd_pct", "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source",
-                 "heart_rate_bpm_measured")
+                 "heart_rate_bpm_measured", *_INTERVALS, "view_source", "view_probability")
 
 
 def _round(v: Any, digits: int = 6) -> Any:
@@ -79,6 +84,8 @@ def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256
         "calibration_source": info["calibration_source"], "heart_rate_bpm": info["heart_rate_bpm"],
     })
     row.update({k: summary.get(k) for k in _SUMMARY_KEYS})
+    # The header's view, else the one found in the image (None when the gate stopped the loop).
+    row["view"] = result.meta.view or summary.get("view")
     row["ed_frames"] = ";".join(map(str, result.ed_frames))
     row["es_frames"] = ";".join(map(str, result.es_frames))
     regional = summary.get("regional_strain_pct") or {}

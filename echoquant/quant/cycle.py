@@ -11,6 +11,9 @@ __all__ = ["Beat", "HR_BOUNDS_BPM", "cycle_frames", "detect_beats", "species_bou
 
 # Physiological heart-rate bounds.
 HR_BOUNDS_BPM = {"human": (30.0, 200.0), "rodent": (250.0, 750.0)}
+# An ED or ES on the loop's first or last frame is accepted when the curve's slope
+# there is at most this fraction of its steepest slope (see :func:`detect_beats`).
+_EDGE_SLOPE_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -135,14 +138,18 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
         source = "volume"
     ess, _ = find_peaks(np.concatenate([[-np.inf], -smooth, [-np.inf]]), distance=distance, prominence=prominence)
     ess = ess - 1
-    # An extremum on the first or last frame is only trusted when the curve is flat
-    # there; otherwise the loop merely starts or ends on a slope.
-    flat = 0.03 * span
+    # An extremum on the first or last frame is only trusted when the curve turns
+    # there (its slope is small next to the curve's steepest slope); otherwise the
+    # loop merely starts or ends on a slope. Relative to the steepest slope, not to
+    # the span: at 30 frames/s even a true ED on frame 0 changes by several % of
+    # the stroke volume to frame 1, and a loop of exactly one cycle must keep it.
+    slopes = np.abs(np.diff(smooth))
+    flat = _EDGE_SLOPE_FRACTION * float(slopes.max())
     def _edge_ok(i: int) -> bool:
         if i == 0:
-            return abs(smooth[1] - smooth[0]) < flat
+            return slopes[0] <= flat
         if i == n - 1:
-            return abs(smooth[-1] - smooth[-2]) < flat
+            return slopes[-1] <= flat
         return True
     if source == "volume":
         eds = np.array([i for i in eds if _edge_ok(int(i))], dtype=int)

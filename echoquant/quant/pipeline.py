@@ -10,10 +10,12 @@ from echoquant.flags import has_flag, make_flag
 from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, extract_contour
 from echoquant.quant.cycle import Beat, detect_beats, species_bounds
+from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.masks import clean_masks
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
+from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
 from echoquant.quant.volumes import frame_volumes
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
@@ -111,11 +113,11 @@ def _sd(values: list[float | None]) -> float | None:
     return float(np.std(v, ddof=1)) if len(v) >= 2 else None
 
 
-def _input_flags(cine: EchoCine, names: tuple[str, ...], calibrated: bool) -> list[str]:
+def _input_flags(cine: EchoCine, names: tuple[str, ...], calibrated: bool, view: str | None) -> list[str]:
     """Flags that come from the loop itself, before anything is measured."""
     flags = []
     if names is _GENERIC_SEGMENTS:
-        flags.append(make_flag("segments_unnamed", f"view {cine.meta.view or 'unknown'}: regional segments are "
+        flags.append(make_flag("segments_unnamed", f"view {view or 'unknown'}: regional segments are "
                                                    "named by screen side, not by wall"))
     if not calibrated:
         flags.append(make_flag("volumes_withheld", "no trusted calibration: EDV/ESV are not reported in mL; "
@@ -136,17 +138,23 @@ def _r_wave_frames(cine: EchoCine) -> np.ndarray | None:
 
 
 def _measure_beat(b: Beat, volume: np.ndarray, length: np.ndarray, tracked: dict | None,
-                  calibrated: bool) -> BeatResult:
+                  calibrated: bool, areas: np.ndarray | None) -> BeatResult:
     """Per-beat values from the curves and, if run, the tracking of that beat."""
     t = tracked or {}
+    ed_a, es_a = (None, None) if areas is None else (areas[b.ed], areas[b.es])
+    gls, gls_c = t.get("gls_pct"), float(100.0 * (length[b.es] - length[b.ed]) / length[b.ed])
     return BeatResult(
         ed_frame=b.ed, es_frame=b.es, next_ed_frame=b.next_ed,
         lvef_pct=float(100.0 * (volume[b.ed] - volume[b.es]) / volume[b.ed]),
         edv_ml=float(volume[b.ed]) if calibrated else None, esv_ml=float(volume[b.es]) if calibrated else None,
-        gls_pct=t.get("gls_pct"), gls_contour_pct=float(100.0 * (length[b.es] - length[b.ed]) / length[b.ed]),
+        gls_pct=gls, gls_contour_pct=gls_c,
         gls_midwall_pct=t.get("midwall"), time_to_peak_ms=t.get("time_to_peak_ms"),
         regional_strain_pct=t.get("regional", {}), gls_tracking_only_pct=t.get("gls_raw_pct"),
-        fb_failure=t.get("fb_failure"))
+        fb_failure=t.get("fb_failure"),
+        lvef_seg_spread_pct=lvef_spread(float(volume[b.ed]), float(volume[b.es]), ed_a, es_a),
+        edv_seg_spread_frac=volume_spread(float(volume[b.ed]), ed_a),
+        esv_seg_spread_frac=volume_spread(float(volume[b.es]), es_a),
+        gls_method_spread_pct=None if gls is None else abs(gls - gls_c))
 
 
 def _qc_flags(beats: list[BeatResult], volume: np.ndarray, long_axis: np.ndarray, seg: Segmentation) -> tuple[list[str], bool]:
@@ -199,7 +207,24 @@ def _summarise(beats: list[BeatResult], tracking_ok: bool, kind: str, fps: float
         "heart_rate_bpm_measured": hr, "regional_strain_pct": regional,
         "time_to_peak_ms": med("time_to_peak_ms", tracking_ok),
     }
+    summary.update(_intervals(summary, beats, tracking_ok))
     return summary, f1 + f2 + f3 + f4
+
+
+def _intervals(summary: dict, beats: list[BeatResult], tracking_ok: bool) -> dict[str, float | None]:
+    """95 % intervals of the reported LVEF, GLS, EDV and ESV (None where the value is)."""
+    def col(key: str) -> list[float | None]:
+        return [getattr(b, key) for b in beats]
+
+    gls_beats = col("gls_pct") if tracking_ok else []
+    pairs = {
+        "lvef": interval(summary["lvef_pct"], col("lvef_pct"), col("lvef_seg_spread_pct"),
+                         INTERVAL_MODELS["lvef_pct"], (0.0, 100.0)),
+        "gls": interval(summary["gls_pct"], gls_beats, col("gls_method_spread_pct"), INTERVAL_MODELS["gls_pct"]),
+        "edv": interval(summary["edv_ml"], col("edv_ml"), col("edv_seg_spread_frac"), INTERVAL_MODELS["edv_ml"]),
+        "esv": interval(summary["esv_ml"], col("esv_ml"), col("esv_seg_spread_frac"), INTERVAL_MODELS["esv_ml"]),
+    }
+    return {f"{name}_ci_{side}": v for name, (lo, hi) in pairs.items() for side, v in (("low", lo), ("high", hi))}
 
 
 def _landmarks(contours: list[LVContour | None]) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -215,14 +240,61 @@ def _landmarks(contours: list[LVContour | None]) -> tuple[dict[str, np.ndarray],
     return {"apex_px": apex, "hinges_px": hinges}, flags
 
 
-def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats: int | None = None) -> QuantResult:
+_SUMMARY_VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct",
+                   "gls_tracking_only_pct", "lvef_sd_pct", "gls_sd_pct", "heart_rate_bpm_measured", "time_to_peak_ms",
+                   *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")))
+
+
+def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list[LVContour | None],
+          hint: np.ndarray | None, species: str) -> LVViewCheck:
+    """The LV-view gate (:mod:`echoquant.quant.view`) on the largest-cavity frame."""
+    t = int(np.argmax(cavity.reshape(len(cavity), -1).sum(axis=1)))
+    features = lv_view_features(cavity, seg.labels[t] == LV_MYOCARDIUM, contours[t], cine.fan_mask,
+                                 seg.confidence(), transducer_point(cine), cine.color_doppler_fraction)
+    return check_lv_view(features, species, cine.meta.view)
+
+
+def _not_measured(flags: list[str], names: tuple[str, ...], view: dict, gate: LVViewCheck) -> QuantResult:
+    """The result of a loop the gate stopped: every value None, no curves."""
+    summary = {k: None for k in _SUMMARY_VALUES}
+    summary.update({"n_beats": 0, "n_complete_beats": 0, "beat_source": None, "regional_strain_pct": {},
+                    "view": None, "view_source": None, "view_probability": None, "lv_view": gate.features})
+    return QuantResult(summary, [], {}, {}, flags + [gate.flag()], names, [])
+
+
+def _view_of(cine: EchoCine, found: tuple[str, float] | None) -> tuple[dict, list[str]]:
+    """The view measured: the header's, else the one found in the image."""
+    if cine.meta.view:
+        return {"view": cine.meta.view, "view_source": "header", "view_probability": None}, []
+    if found is None:
+        return {"view": None, "view_source": None, "view_probability": None}, []
+    view, prob = found
+    if prob < VIEW_MIN_PROBABILITY:
+        return ({"view": None, "view_source": None, "view_probability": prob},
+                [make_flag("view_uncertain", f"the image looks most like {view} but only with probability "
+                                             f"{prob:.2f}; segments are named by screen side")])
+    return {"view": view, "view_source": "image", "view_probability": prob}, []
+
+
+# Below this classifier probability the view found in the image is not used.
+VIEW_MIN_PROBABILITY = 0.75
+
+
+def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats: int | None = None,
+             found_view: tuple[str, float] | None = None) -> QuantResult:
     """Measure volumes, LVEF and strain of one loop.
+
+    Nothing is measured when the LV-view gate (:mod:`echoquant.quant.view`) finds no
+    measurable LV: every value is None and a ``no_lv_view`` flag says why.
 
     Args:
         cine: the loop (frames, timing, calibration, flags).
         seg: its segmentation on the same pixel grid.
         track: run speckle tracking for GLS (contour GLS is always computed).
         max_beats: analyse at most this many beats (all by default).
+        found_view: ``(view, probability)`` found in the image (e.g. by
+            :class:`~echoquant.segment.views.ViewClassifier`), used when the header
+            names no view.
 
     Returns:
         A :class:`QuantResult`; values that fail QC are None with a flag saying why.
@@ -230,17 +302,22 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     if seg.labels.shape != cine.frames.shape:
         raise ValueError(f"segmentation {seg.labels.shape} does not match frames {cine.frames.shape}")
     n = cine.n_frames
-    names = segment_names_for(cine.meta.view)
+    view, view_flags = _view_of(cine, found_view)
+    names = segment_names_for(view["view"])
     calibrated = cine.spacing_mm is not None and not any(has_flag(cine.flags, c) for c in _CALIBRATION_FLAGS)
     spacing = cine.spacing_mm if calibrated else None
-    flags = _input_flags(cine, names, calibrated)
+    flags = _input_flags(cine, names, calibrated, view["view"]) + view_flags
+    kind, _ = species_bounds(cine.fps, cine.heart_rate_bpm)
 
     cavity = clean_masks(seg.labels == LV_CAVITY)
     # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
     # must not pull the LV axis orientation towards itself.
     la = clean_masks(seg.labels == LA, temporal=False)
-    hint = transducer_point(cine) if (cine.meta.view or "A4C") in _APICAL else None
+    hint = transducer_point(cine) if (view["view"] or "A4C") in _APICAL else None
     contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
+    gate = _gate(cine, seg, cavity, contours, hint, kind)
+    if not gate.measurable:
+        return _not_measured(flags, names, view, gate)
     missing = sum(c is None for c in contours)
     if missing:
         flags.append(make_flag("frames_without_lv", f"{missing} of {n} frames have no usable LV contour"))
@@ -260,11 +337,11 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
                                   cine.fps, names)
             curves.setdefault("strain_pct", []).append(tracked["curve"])
             curves.setdefault("strain_frames", []).append(np.arange(b.ed, b.ed + len(tracked["curve"])))
-        beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated))
+        beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated, seg.lv_area_levels))
 
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
-    kind, _ = species_bounds(cine.fps, cine.heart_rate_bpm)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
+    summary.update({**view, "lv_view": gate.features})
     landmarks, lm_flags = _landmarks(contours)
     return QuantResult(summary, beat_results, curves, landmarks, flags + qc + withheld + lm_flags, names,
                        [None if c is None else c.points for c in contours])

@@ -52,6 +52,12 @@ class BeatResult:
     regional_strain_pct: dict[str, float] = field(default_factory=dict)
     gls_tracking_only_pct: float | None = None
     fb_failure: float | None = None
+    # Segmentation uncertainty of this beat (see echoquant.quant.intervals): LVEF points,
+    # fractions of EDV/ESV, and GLS points between tracked-line and contour strain.
+    lvef_seg_spread_pct: float | None = None
+    edv_seg_spread_frac: float | None = None
+    esv_seg_spread_frac: float | None = None
+    gls_method_spread_pct: float | None = None
 
 
 @dataclass
@@ -61,7 +67,11 @@ class QuantResult:
     Attributes:
         summary: ``lvef_pct, edv_ml, esv_ml, gls_pct, gls_contour_pct, gls_midwall_pct,
             lvef_sd_pct, gls_sd_pct, n_beats, heart_rate_bpm_measured,
-            regional_strain_pct`` (median over beats; None when withheld).
+            regional_strain_pct`` (median over beats; None when withheld); 95 %
+            intervals ``lvef_ci_low/high, gls_ci_low/high, edv_ci_low/high,
+            esv_ci_low/high`` (units of their value); the view measured (``view``,
+            ``view_source``, ``view_probability``) and the LV-view gate's features
+            (``lv_view``).
         beats: per-beat values.
         curves: per-frame curves: volume (``volume_ml`` or ``volume_px3``), long axis,
             contour length, strain curves of the analysed beats (``strain_frames`` gives

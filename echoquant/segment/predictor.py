@@ -12,7 +12,7 @@ import torch
 from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
-from echoquant.segmentation import LA, LABEL_NAMES, LV_CAVITY, Segmentation
+from echoquant.segmentation import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
 __all__ = ["Predictor", "resolve_device", "temporal_mean", "KEEP_LARGEST"]
 
@@ -97,7 +97,14 @@ class Predictor:
                 _keep_largest_region(labels[i], label)
             lv = labels[i] == LV_CAVITY
             conf[i] = float(prob[lv].mean()) if lv.any() else 0.0
-        return Segmentation(labels, None, self.name, conf)
+        return Segmentation(labels, None, self.name, conf, lv_area_levels(probs[:, LV_CAVITY]))
+
+
+def lv_area_levels(lv_probability: np.ndarray) -> np.ndarray:
+    """``(T, s, s)`` LV probability on the network grid -> ``(T, 3)`` pixel counts at
+    :data:`~echoquant.segmentation.AREA_LEVELS` (counted on the network grid: only
+    their ratios are used, and these are the same on any grid)."""
+    return np.stack([(lv_probability >= level).sum(axis=(1, 2)) for level in AREA_LEVELS], axis=1).astype(np.float64)
 
 
 def temporal_mean(x: np.ndarray, window: int) -> np.ndarray:

@@ -1,0 +1,145 @@
+"""The LV-view gate: does the loop show a left ventricle this tool can measure?
+
+The segmentation network draws an "LV" in almost any ultrasound image (a breast
+lesion, an obstetric scan, a Doppler jet), so no number may be reported before
+the segmentation is checked for what a measurable LV looks like. The checks, each
+with its threshold in :data:`GATE` and a reason naming it when it fails:
+
+* the network is sure of the cavity (median LV probability inside it over the loop);
+* the cavity is wrapped in myocardium (share of its border points next to the
+  myocardium label at the largest-cavity frame);
+* it is elongated like a long-axis LV, not a round short-axis or a vessel;
+* it fills a plausible share of the sector and is not cut by the sector's edge;
+* in human apical views its long axis points at the transducer;
+* colour Doppler does not cover the sector;
+* the header does not name a view that is not measured (parasternal, subcostal in humans).
+
+The thresholds were set from the positive examples only (the lowest value over the
+CAMUS valid split and the generated suites, minus a margin: see ``docs/qc.md``) and
+belong to the shipped model: re-run ``scripts/calibrate_qc.py`` after retraining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import binary_dilation, binary_erosion
+
+from echoquant.flags import make_flag
+from echoquant.quant.contour import LVContour
+
+__all__ = ["GATE", "LVViewCheck", "MEASURED_VIEWS", "lv_view_features", "check_lv_view"]
+
+GATE = {
+    "min_confidence": 0.92,
+    "min_myocardium_cover": 0.85,
+    "min_elongation": 1.25,
+    "area_fraction": (0.02, 0.5),
+    "max_sector_edge": 0.3,
+    "max_axis_deg": 40.0,
+    "max_doppler_fraction": 0.1,
+    "min_frames_with_lv": 0.8,
+}
+# Views measured per species; a header naming another view stops the loop.
+MEASURED_VIEWS = {"human": ("A4C", "A2C", "A3C"), "rodent": ("PLAX", "LAX", "A4C", "A2C", "A3C")}
+
+
+@dataclass(frozen=True)
+class LVViewCheck:
+    """The gate's decision with the features it was made from."""
+
+    measurable: bool
+    reason: str | None = None
+    features: dict[str, float] = field(default_factory=dict)
+
+    def flag(self) -> str | None:
+        """The ``no_lv_view`` flag when the loop was stopped."""
+        return None if self.measurable else make_flag("no_lv_view", self.reason or "no measurable LV")
+
+
+def _border_share(points: np.ndarray, mask: np.ndarray) -> float:
+    """Share of contour points that fall inside ``mask``."""
+    h, w = mask.shape
+    c = np.clip(np.round(points[:, 0]).astype(int), 0, w - 1)
+    r = np.clip(np.round(points[:, 1]).astype(int), 0, h - 1)
+    return float(mask[r, c].mean())
+
+
+def lv_view_features(cavity: np.ndarray, myocardium: np.ndarray, contour: LVContour | None, fan_mask: np.ndarray,
+                     confidence: np.ndarray | None, transducer: np.ndarray | None,
+                     doppler_fraction: float = 0.0) -> dict[str, float]:
+    """The gate's features of one loop.
+
+    Args:
+        cavity: ``(T, H, W)`` cleaned LV cavity masks.
+        myocardium: ``(H, W)`` myocardium label at the largest-cavity frame.
+        contour: the LV contour at that frame (None when none could be drawn).
+        fan_mask: the scan sector.
+        confidence: ``(T,)`` mean LV probability inside the cavity per frame.
+        transducer: ``(x, y)`` of the transducer, if known.
+        doppler_fraction: share of the sector in colour.
+    """
+    areas = cavity.reshape(len(cavity), -1).sum(axis=1)
+    feats = {"frames_with_lv": float(np.mean(areas > 0)), "doppler_fraction": float(doppler_fraction),
+             "confidence": float(np.median(confidence)) if confidence is not None and len(confidence) else np.nan,
+             "area_fraction": float(np.median(areas[areas > 0]) / max(int(fan_mask.sum()), 1)) if areas.any() else 0.0}
+    if contour is None:
+        return feats
+    # The myocardium sits a few pixels outside the traced border; 1 % of the frame size.
+    reach = max(2, int(round(0.01 * max(fan_mask.shape))))
+    feats["myocardium_cover"] = _border_share(contour.points, binary_dilation(myocardium, iterations=reach))
+    edge = fan_mask & ~binary_erosion(fan_mask, iterations=reach)
+    feats["sector_edge"] = _border_share(contour.points, binary_dilation(edge, iterations=reach))
+    base = contour.hinges.mean(axis=0)
+    axis = contour.apex - base
+    length = float(np.linalg.norm(axis))
+    area = float(cavity[int(np.argmax(areas))].sum())
+    feats["elongation"] = length * length / area if area > 0 else 0.0
+    if transducer is not None and length > 0:
+        to_probe = transducer - base
+        cos = float(np.dot(axis, to_probe) / (np.linalg.norm(to_probe) * length + 1e-9))
+        feats["axis_deg"] = float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    return feats
+
+
+def _fails(features: dict[str, float], apical: bool) -> str | None:
+    g = GATE
+    f = features
+    if f["frames_with_lv"] < g["min_frames_with_lv"]:
+        return f"an LV was found in only {100 * f['frames_with_lv']:.0f}% of frames"
+    if f["doppler_fraction"] > g["max_doppler_fraction"]:
+        return f"colour Doppler covers {100 * f['doppler_fraction']:.0f}% of the sector (Doppler-dominated loop)"
+    if not f["confidence"] >= g["min_confidence"]:
+        return f"the network is unsure of the LV (median probability {f['confidence']:.2f} < {g['min_confidence']})"
+    if "myocardium_cover" not in f:
+        return "no LV contour could be drawn"
+    if f["myocardium_cover"] < g["min_myocardium_cover"]:
+        return (f"only {100 * f['myocardium_cover']:.0f}% of the cavity border is wrapped in myocardium "
+                f"(< {100 * g['min_myocardium_cover']:.0f}%): not an LV")
+    lo, hi = g["area_fraction"]
+    if not lo <= f["area_fraction"] <= hi:
+        return f"the cavity fills {100 * f['area_fraction']:.1f}% of the sector (plausible {100 * lo:g}-{100 * hi:g}%)"
+    if f["elongation"] < g["min_elongation"]:
+        return f"the cavity is round (length^2/area {f['elongation']:.2f}): not a long-axis view"
+    if f["sector_edge"] > g["max_sector_edge"]:
+        return f"{100 * f['sector_edge']:.0f}% of the cavity border lies on the sector edge: the LV is cut off"
+    if apical and f.get("axis_deg", 0.0) > g["max_axis_deg"]:
+        return (f"the LV long axis is {f['axis_deg']:.0f} deg off the transducer direction: not an apical view "
+                "(parasternal or subcostal human views are not measured)")
+    return None
+
+
+def check_lv_view(features: dict[str, float], species: str, header_view: str | None) -> LVViewCheck:
+    """Decide whether the loop is measured.
+
+    Args:
+        features: from :func:`lv_view_features`.
+        species: ``"human"`` or ``"rodent"`` (human loops must be apical).
+        header_view: the view the header names, if any.
+    """
+    if header_view and header_view not in MEASURED_VIEWS[species]:
+        return LVViewCheck(False, f"the header names view {header_view}, which is not measured in {species} loops "
+                                  f"(measured: {', '.join(MEASURED_VIEWS[species])})", features)
+    reason = _fails(features, apical=species == "human")
+    return LVViewCheck(reason is None, reason, features)
