@@ -11,9 +11,6 @@ __all__ = ["Beat", "HR_BOUNDS_BPM", "cycle_frames", "detect_beats", "species_bou
 
 # Physiological heart-rate bounds.
 HR_BOUNDS_BPM = {"human": (30.0, 200.0), "rodent": (250.0, 750.0)}
-# An ED or ES on the loop's first or last frame is accepted when the curve's slope
-# there is at most this fraction of its steepest slope (see :func:`detect_beats`).
-_EDGE_SLOPE_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -138,22 +135,23 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
         source = "volume"
     ess, _ = find_peaks(np.concatenate([[-np.inf], -smooth, [-np.inf]]), distance=distance, prominence=prominence)
     ess = ess - 1
-    # An extremum on the first or last frame is only trusted when the curve turns
-    # there (its slope is small next to the curve's steepest slope); otherwise the
-    # loop merely starts or ends on a slope. Relative to the steepest slope, not to
-    # the span: at 30 frames/s even a true ED on frame 0 changes by several % of
-    # the stroke volume to frame 1, and a loop of exactly one cycle must keep it.
-    slopes = np.abs(np.diff(smooth))
-    flat = _EDGE_SLOPE_FRACTION * float(slopes.max())
-    def _edge_ok(i: int) -> bool:
-        if i == 0:
-            return slopes[0] <= flat
-        if i == n - 1:
-            return slopes[-1] <= flat
-        return True
+    # An extremum on the first or last frame is only trusted when the curve turns there
+    # (_turns_at_edge) or is nearly flat there (its mean slope over two frame steps at
+    # most 0.3 of the curve's steepest); otherwise the loop merely starts or ends on a
+    # slope. Both, because a loop of exactly one cycle starts at ED either way: at 30
+    # frames/s the curve turns within a few frames, at 300 frames/s a traced curve can
+    # fall almost linearly from a flat start.
+    edge_span = max(4, int(round(min_rr / 4)))
+    steepest = float(np.abs(np.diff(smooth)).max())
+    def _edge_ok(i: int, maximum: bool) -> bool:
+        if i not in (0, n - 1):
+            return True
+        curve = smooth if i == 0 else smooth[::-1]
+        flat = abs(curve[2] - curve[0]) / 2 <= 0.3 * steepest
+        return flat or _turns_at_edge(curve, edge_span, maximum)
     if source == "volume":
-        eds = np.array([i for i in eds if _edge_ok(int(i))], dtype=int)
-    ess = np.array([i for i in ess if _edge_ok(int(i))], dtype=int)
+        eds = np.array([i for i in eds if _edge_ok(int(i), True)], dtype=int)
+    ess = np.array([i for i in ess if _edge_ok(int(i), False)], dtype=int)
     # Refine on the raw curve with a local parabola: near ED and ES the volume is
     # flat, and a plain argmax would be decided by noise.
     refined = [_refine(v, int(ed), window, np.argmax) for ed in eds]
@@ -171,6 +169,22 @@ def detect_beats(volume: np.ndarray, fps: float | None, heart_rate_bpm: float | 
             continue
         beats.append(Beat(ed_r, es, nxt_r))
     return beats, source
+
+
+def _turns_at_edge(curve: np.ndarray, span: int, maximum: bool) -> bool:
+    """Whether ``curve`` has its turning point (a maximum or minimum) at its first frame:
+    a parabola through the first ``span`` frames opens the right way and has its vertex
+    within a quarter of the span (at least one frame) of frame 0. A loop of exactly one
+    cycle starts at ED this way, even at 30 frames/s where frame 1 already lies lower;
+    a loop that starts in mid-ejection does not, however noisy its first frames."""
+    k = min(span, len(curve))
+    if k < 3:
+        return False
+    x = np.arange(k, dtype=np.float64)
+    a, b, _ = np.polyfit(x, curve[:k], 2)
+    if (maximum and a >= 0) or (not maximum and a <= 0):
+        return False
+    return abs(-b / (2 * a)) <= max(1.0, k / 4)
 
 
 def _refine(v: np.ndarray, i: int, window: int, pick) -> int:
