@@ -167,8 +167,9 @@ def test_no_beat_flags_and_withholds(synth_case):
 def test_empty_segmentation_is_reported(synth_case):
     labels = np.zeros_like(synth_case.labels)
     res = quantify(_cine(synth_case), Segmentation(labels), track=False)
-    assert res.lvef_pct is None
-    assert any(f.startswith("frames_without_lv") for f in res.flags)
+    assert res.lvef_pct is None and res.beats == []
+    # No LV in any frame: the LV-view gate stops the loop and says so.
+    assert any(f.startswith("no_lv_view") and "0% of frames" in f for f in res.flags)
 
 
 def test_biplane_from_paired_clips():

@@ -158,6 +158,25 @@ text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:
 .note{background:#fff8e1;padding:0.6em;border-left:4px solid #f0b400}"""
 
 
+def _clip_intervals(clips: pd.DataFrame) -> str:
+    """Per-clip LVEF and GLS with their 95 % intervals (results.csv ``*_ci_low/high``), so a
+    reader sees which clips measure tightly; empty when the results have no interval columns."""
+    pairs = [(v, f"{n}_ci_low", f"{n}_ci_high") for v, n in (("lvef_pct", "lvef"), ("gls_pct", "gls"))]
+    pairs = [p for p in pairs if set(p) <= set(clips.columns)]
+    if clips.empty or not pairs:
+        return ""
+    out = pd.DataFrame({"clip": clips.get("path", pd.Series(index=clips.index, dtype=str)).map(lambda x: Path(str(x)).name),
+                        "subject": clips.get("subject_id"), "group": clips.get("group"),
+                        "timepoint": clips.get("timepoint")})
+    for value, lo, hi in pairs:
+        out[value] = clips[value]
+        out[f"{value} 95% interval"] = [
+            "–" if pd.isna(a) or pd.isna(b) else f"{a:.1f} – {b:.1f}" for a, b in zip(clips[lo], clips[hi])]
+    out = out.sort_values(["group", "subject", "timepoint"], na_position="last")
+    return ("<h2>Clips with their 95% intervals</h2><p>Each clip's interval combines beat-to-beat spread and "
+            "segmentation uncertainty (docs/qc.md).</p>" + _table(out))
+
+
 def render_html(report: CohortReport) -> str:
     """The whole report as one HTML string with plots embedded as base64 PNG."""
     d = report.design
@@ -184,6 +203,7 @@ n per group for 80% power at the observed Hedges' g (two-sided α = 0.05).</p>
 <h2>Plots</h2>{imgs}
 <h2>All comparisons</h2>{_table(report.stats, key_cols + ['p_mannwhitney', 'hedges_g_ci_low', 'hedges_g_ci_high'])}
 <h2>Repeatability (repeated clips of one subject and timepoint)</h2>{_table(report.repeatability)}
+{_clip_intervals(report.clips)}
 <h2>Excluded clips</h2>{_table(report.excluded)}
 <p><small>echoquant {__version__}</small></p></body></html>"""
 

@@ -110,7 +110,8 @@ def _fails(features: dict[str, float], apical: bool) -> str | None:
         return f"an LV was found in only {100 * f['frames_with_lv']:.0f}% of frames"
     if f["doppler_fraction"] > g["max_doppler_fraction"]:
         return f"colour Doppler covers {100 * f['doppler_fraction']:.0f}% of the sector (Doppler-dominated loop)"
-    if not f["confidence"] >= g["min_confidence"]:
+    # A segmentation without probabilities (expert or generated truth) has no confidence to check.
+    if np.isfinite(f["confidence"]) and f["confidence"] < g["min_confidence"]:
         return f"the network is unsure of the LV (median probability {f['confidence']:.2f} < {g['min_confidence']})"
     if "myocardium_cover" not in f:
         return "no LV contour could be drawn"
