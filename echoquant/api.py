@@ -139,17 +139,20 @@ class Analyzer:
         batch_size: frames per network forward pass.
         view_model: the apical view classifier's folder (default: the shipped one);
             it names the view of human loops whose header has none.
+        find_views: use the view classifier at all. The shipped one is trained on
+            CAMUS (CC BY-NC-SA 4.0); False keeps every loop's view to its header
+            (unnamed segments where it has none).
     """
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", *, tta: bool = False,
                  temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-                 batch_size: int = 32, view_model: str | Path | None = None) -> None:
+                 batch_size: int = 32, view_model: str | Path | None = None, find_views: bool = True) -> None:
         from echoquant.segment.predictor import Predictor
         from echoquant.segment.views import ViewClassifier
 
         self.predictor = Predictor(model, device=device, batch_size=batch_size, tta=tta,
                                    temporal_window=temporal_window)
-        self.views = ViewClassifier(view_model, self.predictor.device)
+        self.views = ViewClassifier(view_model, self.predictor.device) if find_views else None
         self.track, self.max_beats = track, max_beats
 
     @property
@@ -184,7 +187,7 @@ class Analyzer:
         """The apical view of a human loop whose header names none, from its largest-
         and smallest-cavity frames (ED- and ES-like); None for rodent loops (the
         classifier knows human apical views only) and when the header has the view."""
-        if cine.meta.view or species_bounds(cine.fps, cine.heart_rate_bpm)[0] != "human":
+        if self.views is None or cine.meta.view or species_bounds(cine.fps, cine.heart_rate_bpm)[0] != "human":
             return None
         area = (seg.labels == LV_CAVITY).reshape(cine.n_frames, -1).sum(axis=1)
         if not area.any():

@@ -347,7 +347,7 @@ def collect(out_dir: str | Path) -> list[Path]:
 
 def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path | None = None,
             device: str = "auto", tta: bool = False, track: bool = True, options: BatchOptions = BatchOptions(),
-            show_progress: bool = True) -> BatchSummary:
+            show_progress: bool = True, find_views: bool = True) -> BatchSummary:
     """Load the model and run a batch with a progress bar: what ``echoquant analyze``
     and ``python -m echoquant.infer`` both call."""
     from rich.console import Console
@@ -356,7 +356,7 @@ def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | P
     inputs = list(inputs)
     out = Path(out_dir)
     _check_output(out, options)  # before the model loads: fail fast
-    analyzer = Analyzer(model, device, tta=tta, track=track)
+    analyzer = Analyzer(model, device, tta=tta, track=track, find_views=find_views)
     n = len(select_part(collect_inputs(inputs, exclude=out), options.num_parts, options.part_id))
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

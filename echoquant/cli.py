@@ -192,6 +192,9 @@ def analyze(
     workers: Annotated[int, typer.Option("--workers", min=0, help="Decoding processes (0: in the main process).")] = 1,
     tta: Annotated[bool, typer.Option("--tta", help="Test-time augmentation (mirror) in segmentation.")] = False,
     no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Skip speckle tracking (no tracking GLS).")] = False,
+    no_view_classifier: Annotated[bool, typer.Option(
+        "--no-view-classifier", help="Take views from headers only (the shipped view classifier is trained on CAMUS, "
+                                     "CC BY-NC-SA 4.0).")] = False,
     allow_failures: Annotated[bool, typer.Option("--allow-failures", help="Exit 0 even when clips failed.")] = False,
 ) -> None:
     """Analyse echo loops: OUT/results.csv + results.parquet (one row per file),
@@ -203,7 +206,8 @@ def analyze(
     try:
         options = BatchOptions(overlays=overlays, sr=sr, resume=resume, overwrite=overwrite, num_parts=num_parts,
                                part_id=part_id, workers=workers)
-        summary = run(inputs, output, model=model, device=device, tta=tta, track=not no_tracking, options=options)
+        summary = run(inputs, output, model=model, device=device, tta=tta, track=not no_tracking, options=options,
+                      find_views=not no_view_classifier)
     except (BatchError, ValueError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(code=2) from exc

@@ -19,7 +19,7 @@ def infer(cfg: DictConfig) -> BatchSummary:
     options = BatchOptions(overlays=cfg.overlays, sr=cfg.sr, resume=cfg.resume, overwrite=cfg.overwrite,
                            num_parts=cfg.num_parts, part_id=cfg.part_id, workers=cfg.workers)
     return analyze(inputs, cfg.output, model=cfg.model, device=cfg.device, tta=cfg.tta, track=cfg.track,
-                   options=options, show_progress=cfg.show_progress)
+                   options=options, show_progress=cfg.show_progress, find_views=cfg.get("find_views", True))
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="infer")

@@ -118,7 +118,23 @@ def test_evaluation_command_on_two_valid_patients(tmp_path, capsys):
     assert np.isfinite(s["segmentation"]["4CH|ED|lv"]["hd95_mm"])
     assert np.isnan(s["segmentation"]["2CH|ED|lv"]["hd95_mm"])  # no mm without a true spacing
     assert s["lvef"]["4CH"]["n_lvef"] == 2
+    # Both views recognised and let through the LV-view gate, as `echoquant analyze` decides.
+    assert s["views"]["all"]["n"] == 4
+    assert s["views"]["all"]["view_accuracy"] == 1.0 and s["views"]["all"]["gate_pass_rate"] == 1.0
     assert "Dice LV" in (tmp_path / "r.md").read_text() and (tmp_path / "o.png").stat().st_size > 10_000
+
+
+@needs_camus
+@pytest.mark.slow
+def test_views_recognised_and_gate_passed_on_the_whole_valid_split():
+    """Issue 16: at least 95 % of CAMUS valid views named correctly (2CH as A2C) and measured."""
+    from echoquant.camus_eval import evaluate_camus, summarise
+
+    views = summarise(evaluate_camus(CAMUS, "valid"))["views"]
+    assert views["all"]["n"] == 100
+    for key in ("2CH", "4CH"):
+        assert views[key]["view_accuracy"] >= 0.95, views
+        assert views[key]["gate_pass_rate"] >= 0.95, views
 
 
 def test_lv_volume_of_an_ellipse_matches_the_disk_formula():

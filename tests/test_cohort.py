@@ -214,3 +214,18 @@ def test_demo_end_to_end(tmp_path) -> None:
     assert {"lvef_pct", "gls_pct"} <= set(stats["endpoint"])
     check = pd.read_csv(tmp_path / "demo" / "report" / "truth_check.csv").set_index("endpoint")
     assert check.loc["lvef_pct", "mae"] < 10
+
+
+def test_report_lists_clips_with_their_intervals(tmp_path) -> None:
+    res, grp = simulate(9, n=4)
+    res = res.assign(lvef_ci_low=res["lvef_pct"] - 7.5, lvef_ci_high=res["lvef_pct"] + 7.5)
+    report = compare(res, grp, n_boot=50)
+    report.write(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert "Clips with their 95% intervals" in html
+    first = res.iloc[0]
+    assert f"{first['lvef_ci_low']:.1f} – {first['lvef_ci_high']:.1f}" in html
+    assert "<td>control</td>" in html
+    # Results without interval columns (older runs) give no such table.
+    compare(simulate(9, n=4)[0], grp, n_boot=50).write(tmp_path / "old")
+    assert "Clips with their 95% intervals" not in (tmp_path / "old" / "report.html").read_text()

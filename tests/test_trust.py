@@ -107,6 +107,14 @@ def test_header_view_wins_over_the_classifier(analyzer, ybr_color_path):
     assert s["view"] == "A2C" and s["view_source"] == "header" and s["view_probability"] is None
 
 
+def test_views_from_headers_only_when_asked(ybr_color_path):
+    from echoquant.api import Analyzer
+
+    r = Analyzer(device="cpu", find_views=False).score(ybr_color_path, track=False)
+    assert r.quant.summary["view"] is None and any(f.startswith("segments_unnamed") for f in r.qc_flags)
+    assert r.lvef_pct is not None
+
+
 def test_view_classifier_refuses_tampered_weights(tmp_path):
     import shutil
 

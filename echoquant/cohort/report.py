@@ -158,16 +158,17 @@ text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:
 .note{background:#fff8e1;padding:0.6em;border-left:4px solid #f0b400}"""
 
 
-def _clip_intervals(clips: pd.DataFrame) -> str:
+def _clip_intervals(clips: pd.DataFrame, subjects: pd.DataFrame) -> str:
     """Per-clip LVEF and GLS with their 95 % intervals (results.csv ``*_ci_low/high``), so a
     reader sees which clips measure tightly; empty when the results have no interval columns."""
     pairs = [(v, f"{n}_ci_low", f"{n}_ci_high") for v, n in (("lvef_pct", "lvef"), ("gls_pct", "gls"))]
     pairs = [p for p in pairs if set(p) <= set(clips.columns)]
-    if clips.empty or not pairs:
+    if clips.empty or not pairs or not {"path", "subject_id"} <= set(clips.columns):
         return ""
-    out = pd.DataFrame({"clip": clips.get("path", pd.Series(index=clips.index, dtype=str)).map(lambda x: Path(str(x)).name),
-                        "subject": clips.get("subject_id"), "group": clips.get("group"),
-                        "timepoint": clips.get("timepoint")})
+    # Groups were joined per subject after blind measurement: take them from there.
+    group_of = subjects.drop_duplicates("subject_id").set_index("subject_id")["group"] if len(subjects) else {}
+    out = pd.DataFrame({"clip": clips["path"].map(lambda x: Path(str(x)).name), "subject": clips["subject_id"],
+                        "group": clips["subject_id"].map(group_of), "timepoint": clips.get("timepoint")})
     for value, lo, hi in pairs:
         out[value] = clips[value]
         out[f"{value} 95% interval"] = [
@@ -203,7 +204,7 @@ n per group for 80% power at the observed Hedges' g (two-sided α = 0.05).</p>
 <h2>Plots</h2>{imgs}
 <h2>All comparisons</h2>{_table(report.stats, key_cols + ['p_mannwhitney', 'hedges_g_ci_low', 'hedges_g_ci_high'])}
 <h2>Repeatability (repeated clips of one subject and timepoint)</h2>{_table(report.repeatability)}
-{_clip_intervals(report.clips)}
+{_clip_intervals(report.clips, report.subjects)}
 <h2>Excluded clips</h2>{_table(report.excluded)}
 <p><small>echoquant {__version__}</small></p></body></html>"""
 
