@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Analyzer", "EchoResult", "__version__", "score"]
+__all__ = ["Analyzer", "EchoResult", "__version__", "score", "score_study"]
 
 if TYPE_CHECKING:
-    from echoquant.api import Analyzer, EchoResult, score
+    from echoquant.api import Analyzer, EchoResult, score, score_study
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Analyzer", "EchoResult", "score"):
+    if name in ("Analyzer", "EchoResult", "score", "score_study"):
         from echoquant import api
 
         return getattr(api, name)

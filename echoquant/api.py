@@ -25,9 +25,10 @@ from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant import quantify
 from echoquant.quant.cycle import species_bounds
 from echoquant.quant.result import QuantResult
+from echoquant.quant.study import StudyResult
 from echoquant.segmentation import LV_CAVITY, Segmentation
 
-__all__ = ["Analyzer", "EchoResult", "score"]
+__all__ = ["Analyzer", "EchoResult", "score", "score_study"]
 
 
 @dataclass
@@ -236,3 +237,39 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
     """
     analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
     return analyzer.score(source, track=track, max_beats=max_beats)
+
+
+def score_study(paths: Iterable[str | Path], *, model: str | Path | None = None, device: str = "auto",
+                track: bool = True) -> StudyResult:
+    """Score the loops of one study and combine them: biplane LVEF and volumes from the best
+    A4C and A2C loop, single plane when a view is missing (:mod:`echoquant.quant.study`).
+
+    Args:
+        paths: the study's loops (DICOM or video).
+        model, device: see :class:`Analyzer` (loaded once per process, as :func:`score`).
+        track: speckle tracking for GLS.
+
+    Returns:
+        A :class:`~echoquant.quant.study.StudyResult` (``.row()`` gives its ``studies.csv`` row).
+
+    Raises:
+        ValueError: no paths, or loops from more than one study (by Study UID, else
+            patient and study date).
+        echoquant.errors.InputError: a file cannot be read as an echo loop.
+    """
+    from echoquant.export.tables import result_row
+    from echoquant.quant.study import StudyClip, study_key, study_result
+
+    analyzer = _cached_analyzer(None if model is None else str(model), device, False, 3, 32)
+    clips = []
+    for p in paths:
+        r = analyzer.score(p, track=track)
+        clip = StudyClip.from_record({"row": result_row(r), "result": r.to_dict()})
+        if clip is not None:
+            clips.append(clip)
+    if not clips:
+        raise ValueError("score_study needs at least one loop, got none")
+    keys = {study_key(c) for c in clips} - {None}
+    if len(keys) > 1:
+        raise ValueError(f"the loops belong to {len(keys)} studies ({sorted(keys)}); pass one study's loops")
+    return study_result(keys.pop() if keys else "study", clips)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from echoquant._files import atomic_write_text, sweep_partials
 from echoquant.api import Analyzer, EchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
-from echoquant.export.tables import error_row, read_record, result_row, write_tables
+from echoquant.export.tables import error_row, read_record, result_row, write_study_tables, write_tables
 from echoquant.flags import make_flag
 from echoquant.io import read_cine
 from echoquant.io.cine import EchoCine
@@ -40,7 +40,7 @@ from echoquant.io.video import VIDEO_SUFFIXES
 from echoquant.privacy import scrub_for
 
 __all__ = ["BatchError", "BatchOptions", "BatchSummary", "clip_id_for", "collect", "collect_inputs",
-           "run_batch", "select_part"]
+           "run_batch", "select_part", "write_studies"]
 
 # Files that sit next to loops in study folders and are not loops themselves.
 SIDECAR_SUFFIXES = frozenset({".csv", ".json", ".txt", ".md", ".xml", ".html", ".htm", ".pdf", ".log", ".yaml",
@@ -330,19 +330,36 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, analyzer: Analy
         if k % options.flush_every == 0:
             write_tables(summary.rows, out, options.table_stem)
     summary.tables = write_tables(summary.rows, out, options.table_stem)
+    if options.num_parts == 1:
+        # Studies need every clip of a study: a shard writes none, `collect` does.
+        summary.tables += write_studies(out, [r.get("clip_id") for r in summary.rows])
     summary.elapsed_s = time.perf_counter() - start
     return summary
 
 
+def write_studies(out_dir: str | Path, clip_ids: Iterable[str | None] | None = None) -> list[Path]:
+    """``studies.csv``/``.parquet`` from the clip records under ``out_dir`` (those of
+    ``clip_ids``, else all): biplane where a study has A4C and A2C loops, else single
+    plane (:mod:`echoquant.quant.study`)."""
+    from echoquant.quant.study import studies_from_records
+
+    out = Path(out_dir)
+    paths = (sorted((out / RECORDS).glob("*.json")) if clip_ids is None
+             else [out / RECORDS / f"{c}.json" for c in sorted({c for c in clip_ids if c})])
+    records = [read_record(p) for p in paths]
+    return write_study_tables([s.row() for s in studies_from_records(records)], out)
+
+
 def collect(out_dir: str | Path) -> list[Path]:
     """Merge every clip record under ``out_dir`` (e.g. of several shards) into
-    ``results.csv`` and ``results.parquet``, sorted by path."""
+    ``results.csv`` and ``results.parquet``, sorted by path, and ``studies.csv`` and
+    ``studies.parquet``, one row per study."""
     out = Path(out_dir)
     records = [read_record(p) for p in sorted((out / RECORDS).glob("*.json"))]
     rows = sorted((r["row"] for r in records if r is not None), key=lambda r: str(r.get("path")))
     if not rows:
         raise BatchError("no clip records to collect; run `echoquant analyze` into this folder first", path=out)
-    return write_tables(rows, out, "results")
+    return write_tables(rows, out, "results") + write_studies(out)
 
 
 def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path | None = None,

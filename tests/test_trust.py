@@ -243,3 +243,24 @@ def test_every_reported_value_has_its_interval(analyzer, tmp_path):
     d = r.to_dict()
     assert d["summary"]["lvef_ci_low"] == row["lvef_ci_low"] or abs(d["summary"]["lvef_ci_low"] - row["lvef_ci_low"]) < 1e-4
     assert r.lvef_ci == (r.quant.summary["lvef_ci_low"], r.quant.summary["lvef_ci_high"])
+
+
+def test_echonet_style_video_keeps_lvef_and_withholds_volumes(analyzer, tmp_path):
+    """A 112 x 112 AVI without calibration (as EchoNet-Dynamic ships them) passes the gate:
+    LVEF reported, volumes withheld, no no_lv_view flag."""
+    import cv2
+
+    from echoquant.synth.generate import generate_case, sample_params
+
+    from .test_io_video_scan import _write_avi
+
+    case = generate_case(sample_params("human_a4c", 910011, pathology="normal", n_beats=2.2, fps=50.0))
+    grey = case.grey
+    rows, cols = np.nonzero(case.sector)
+    square = grey[:, rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    small = np.stack([cv2.resize(f, (112, 112), interpolation=cv2.INTER_AREA) for f in square])
+    r = analyzer.score(_write_avi(tmp_path / "0XABCD.avi", small, fps=50))
+    assert not any(f.startswith("no_lv_view") for f in r.qc_flags), r.qc_flags
+    assert r.lvef_pct is not None and abs(r.lvef_pct - case.truth["lvef_pct"]) < 12
+    assert r.edv_ml is None and r.esv_ml is None and r.edv_ci == (None, None)
+    assert r.lvef_ci[0] < r.lvef_pct < r.lvef_ci[1]

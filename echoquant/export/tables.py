@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from echoquant.api import EchoResult
 
 __all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "result_row", "results_frame",
-           "write_tables"]
+           "studies_frame", "write_study_tables", "write_tables"]
 
 N_SEGMENTS = 6
 _REGIONAL = [f"regional_strain_{k}_pct" for k in range(1, N_SEGMENTS + 1)]
@@ -42,11 +42,13 @@ RESULT_COLUMNS = [
     # unit of their value; where the view came from (header or image) and the
     # classifier's probability when it came from the image.
     *_INTERVALS, "view_source", "view_probability",
+    # Added with study-level results (issue 20): pairs clips of one study without a Study UID.
+    "study_date",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
-                 "echoquant_version", "clip_id", "content_sha256", "view_source")
+                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
@@ -66,7 +68,7 @@ def _round(v: Any, digits: int = 6) -> Any:
 def _meta_cells(meta: Any) -> dict[str, Any]:
     return {"patient_id": meta.patient_id, "study_uid": meta.study_uid, "series_uid": meta.series_uid,
             "sop_uid": meta.sop_uid, "timepoint": meta.timepoint, "view": meta.view,
-            "manufacturer": meta.manufacturer, "scanner_model": meta.model}
+            "manufacturer": meta.manufacturer, "scanner_model": meta.model, "study_date": meta.study_date}
 
 
 def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256: str | None = None,
@@ -128,8 +130,29 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def write_tables(rows: list[dict[str, Any]], out_dir: str | Path, stem: str = "results") -> list[Path]:
     """Write ``STEM.csv`` and ``STEM.parquet`` atomically; returns their paths."""
-    out_dir = Path(out_dir)
-    df = results_frame(rows)
+    return _write_frame(results_frame(rows), Path(out_dir), stem)
+
+
+def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Study rows as a DataFrame with every column of ``studies.csv``, in order."""
+    from echoquant.quant.study import STUDY_COLUMNS
+
+    df = pd.DataFrame([{k: _round(v) for k, v in r.items()} for r in rows], columns=STUDY_COLUMNS)
+    df["qc_pass"] = df["qc_pass"].astype("boolean")
+    df["n_clips"] = df["n_clips"].astype("Int64")
+    text = [c for c in STUDY_COLUMNS if c.endswith(("_key", "_uid", "_id", "_path", "_date")) or c in
+            ("timepoint", "method", "qc_flags")]
+    for col in text:
+        df[col] = df[col].astype("string")
+    return df
+
+
+def write_study_tables(rows: list[dict[str, Any]], out_dir: str | Path, stem: str = "studies") -> list[Path]:
+    """Write ``studies.csv`` and ``studies.parquet`` atomically (one row per study)."""
+    return _write_frame(studies_frame(rows), Path(out_dir), stem)
+
+
+def _write_frame(df: pd.DataFrame, out_dir: Path, stem: str) -> list[Path]:
     csv, parquet = out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"
     with atomic_path(csv) as tmp:
         df.to_csv(tmp, index=False)

@@ -115,6 +115,17 @@ class QuantResult:
             "flags": self.flags,
             "segment_names": list(self.segment_names),
         }
+        out["beat_contours_px"] = self.beat_contours()
         if contours:
             out["contours_px"] = self.contours_px
         return _clean(out)
+
+    def beat_contours(self) -> list[dict[str, Any]]:
+        """The ED and ES contours (``(x, y)`` pixels, 0.01 px) of each measured beat: small
+        enough for every clip record, and what study-level biplane volumes are made from."""
+        def pts(frame: int) -> list | None:
+            c = self.contours_px[frame] if frame < len(self.contours_px) else None
+            return None if c is None else np.round(np.asarray(c, dtype=np.float64), 2).tolist()
+
+        return [{"ed_frame": b.ed_frame, "es_frame": b.es_frame, "ed": pts(b.ed_frame), "es": pts(b.es_frame)}
+                for b in self.beats]

@@ -158,6 +158,46 @@ def write_suite(out_dir: str | Path, n: int, *, seed: int = 0, preset: str = "hu
     return path
 
 
+def paired_view_params(preset: str, seed: int, **overrides: Any) -> tuple[CaseParams, CaseParams]:
+    """Apical 4- and 2-chamber parameters of one heart (same shape, motion, LVEF, GLS and
+    heart rate; probe placement, imaging and frame rate drawn per view, as in two separate
+    acquisitions of one study)."""
+    human = preset in ("human", "human_a4c", "human_a2c")
+    p4 = sample_params("human_a4c" if human else preset, seed, **({} if human else {"view": "A4C"}), **overrides)
+    # The second acquisition draws its own probe, placement and imaging, for the same species.
+    p2 = sample_params("human_a2c" if human else p4.species, seed + 50_000_017, **({} if human else {"view": "A2C"}),
+                       **overrides)
+    shared = {k: getattr(p4, k) for k in ("species", "shape", "lvef_pct", "gls_pct", "kinesis", "heart_rate_bpm",
+                                           "es_phase", "pathology")}
+    return p4, replace(p2, **shared)
+
+
+def write_study_pairs(out_dir: str | Path, n: int, *, seed: int = 0, preset: str = "human",
+                      workers: int = 1) -> Path:
+    """``n`` generated studies of an A4C and an A2C loop of one heart each (one Study UID per
+    pair), with ``truth.csv`` (one row per loop: the heart's LVEF and volumes, the same for
+    both views, which is the biplane truth).
+
+    Returns:
+        Path of ``truth.csv``.
+    """
+    out = Path(out_dir)
+    jobs, identities = [], []
+    for i in range(n):
+        p4, p2 = paired_view_params(preset, seed * 100003 + i)
+        for p, view in ((p4, "a4c"), (p2, "a2c")):
+            jobs.append(_Job(p, str(out), f"study_{i:04d}_{view}", "none"))
+            identities.append(DicomIdentity(patient_id=f"SYS{preset[0].upper()}{seed:03d}{i:04d}", seed_text=f"study-{preset}-{seed}-{i}-{view}",
+                                            study_uid=DicomIdentity(seed_text=f"study-{preset}-{seed}-{i}").uid("study")))
+    rows = _run_all([replace(j, identity=ident) for j, ident in zip(jobs, identities)], workers)
+    for row, ident in zip(rows, identities):
+        row["subject_id"] = ident.patient_id
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "truth.csv"
+    _write_csv(path, rows, TRUTH_COLUMNS)
+    return path
+
+
 @dataclass(frozen=True)
 class GroupSpec:
     """One study group: subjects and the distribution of their true endpoints.
