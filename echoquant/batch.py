@@ -332,25 +332,47 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, analyzer: Analy
     summary.tables = write_tables(summary.rows, out, options.table_stem)
     if options.num_parts == 1:
         # Studies need every clip of a study: a shard writes none, `collect` does.
-        summary.tables += write_studies(out, [r.get("clip_id") for r in summary.rows])
+        summary.tables += write_studies(out, [r.get("clip_id") for r in summary.rows], sr=options.sr)
     summary.elapsed_s = time.perf_counter() - start
     return summary
 
 
-def write_studies(out_dir: str | Path, clip_ids: Iterable[str | None] | None = None) -> list[Path]:
+def write_studies(out_dir: str | Path, clip_ids: Iterable[str | None] | None = None, *,
+                  sr: bool = False) -> list[Path]:
     """``studies.csv``/``.parquet`` from the clip records under ``out_dir`` (those of
     ``clip_ids``, else all): biplane where a study has A4C and A2C loops, else single
-    plane (:mod:`echoquant.quant.study`)."""
+    plane (:mod:`echoquant.quant.study`). With ``sr``, also a study-level DICOM SR
+    per study with values, ``sr/studies/<hash>.dcm`` (a study whose SR cannot be written
+    gets the ``sr_not_written`` flag instead)."""
     from echoquant.quant.study import studies_from_records
 
     out = Path(out_dir)
     paths = (sorted((out / RECORDS).glob("*.json")) if clip_ids is None
              else [out / RECORDS / f"{c}.json" for c in sorted({c for c in clip_ids if c})])
     records = [read_record(p) for p in paths]
-    return write_study_tables([s.row() for s in studies_from_records(records)], out)
+    studies = studies_from_records(records)
+    if sr:
+        models = {str((r or {}).get("row", {}).get("model")) for r in records} - {"None"}
+        for s in studies:
+            _write_study_sr(out, s, ",".join(sorted(models)) or "unknown")
+    return write_study_tables([s.row() for s in studies], out)
 
 
-def collect(out_dir: str | Path) -> list[Path]:
+def _write_study_sr(out: Path, study: Any, model: str) -> None:
+    from echoquant.export.sr import write_study_sr
+
+    if study.values.get("lvef_pct") is None:
+        return
+    # The file name must not carry identifiers: a hash of the study key.
+    name = hashlib.sha1(study.study_key.encode()).hexdigest()[:16]
+    try:
+        write_study_sr(out / "sr" / "studies" / f"{name}.dcm", study, model)
+    except (EchoquantError, ValueError) as exc:
+        # The message can quote header values: only its type goes into the table.
+        study.flags.append(make_flag("sr_not_written", f"the study SR could not be written ({type(exc).__name__})"))
+
+
+def collect(out_dir: str | Path, *, sr: bool = False) -> list[Path]:
     """Merge every clip record under ``out_dir`` (e.g. of several shards) into
     ``results.csv`` and ``results.parquet``, sorted by path, and ``studies.csv`` and
     ``studies.parquet``, one row per study."""
@@ -359,7 +381,7 @@ def collect(out_dir: str | Path) -> list[Path]:
     rows = sorted((r["row"] for r in records if r is not None), key=lambda r: str(r.get("path")))
     if not rows:
         raise BatchError("no clip records to collect; run `echoquant analyze` into this folder first", path=out)
-    return write_tables(rows, out, "results") + write_studies(out)
+    return write_tables(rows, out, "results") + write_studies(out, sr=sr)
 
 
 def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path | None = None,

@@ -229,13 +229,16 @@ def _print_batch_summary(summary: BatchSummary) -> None:
 
 
 @app.command()
-def collect(output: Annotated[Path, typer.Argument(help="Output folder of one or more analyze runs (shards).")]) -> None:
-    """Merge the clip records of all shards in OUTPUT into results.csv and results.parquet."""
+def collect(
+    output: Annotated[Path, typer.Argument(help="Output folder of one or more analyze runs (shards).")],
+    sr: Annotated[bool, typer.Option("--sr", help="Also write a study-level DICOM SR per study (OUTPUT/sr/studies/).")] = False,
+) -> None:
+    """Merge the clip records of all shards in OUTPUT into results.csv and results.parquet, and the studies into studies.csv and studies.parquet (biplane where a study has A4C and A2C loops)."""
     from echoquant.batch import BatchError
     from echoquant.batch import collect as merge
 
     try:
-        for path in merge(output):
+        for path in merge(output, sr=sr):
             console.print(f"wrote {path}")
     except BatchError as exc:
         console.print(f"[red]error[/red]: {exc}")
@@ -253,8 +256,11 @@ def compare_cmd(
     timepoints: Annotated[str | None, typer.Option("--timepoints", help="Study order, comma-separated, e.g. baseline,week4.")] = None,
     blind: Annotated[bool, typer.Option("--blind", help="Report groups as random codes; the key goes to OUT/unblinding_key.csv.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and the blinding codes.")] = 0,
+    clip_level: Annotated[bool, typer.Option(
+        "--clip-level", help="Compare clip values from results.csv even when studies.csv (biplane study values) "
+                             "lies next to it.")] = False,
 ) -> None:
-    """Compare groups: OUT/stats.csv, stats.json, subjects.csv, excluded.csv, report.html."""
+    """Compare groups: OUT/stats.csv, stats.json, subjects.csv, excluded.csv, report.html. Uses the study-level values of studies.csv (biplane where a study has A4C and A2C loops) when it lies next to results.csv, unless --clip-level."""
     from echoquant.cohort import CohortInputError, blind_groups, read_groups
     from echoquant.cohort import compare as run_compare
     from echoquant.cohort.report import load_strain_curves
@@ -263,6 +269,13 @@ def compare_cmd(
         import pandas as pd
 
         table = pd.read_csv(results, dtype={"patient_id": str, "timepoint": str})
+        studies = results.with_name("studies.csv")
+        level = "clip" if clip_level or not studies.is_file() else "study"
+        if level == "study":
+            from echoquant.cohort.design import studies_as_rows
+
+            table = studies_as_rows(pd.read_csv(studies, dtype={"patient_id": str, "timepoint": str}))
+            console.print(f"study-level values from {studies} (--clip-level for clip values)")
         groups_df = read_groups(groups)
         if blind:
             groups_df, key = blind_groups(groups_df, seed)
@@ -271,7 +284,7 @@ def compare_cmd(
         report = run_compare(table, groups_df, mapping=None if mapping is None else pd.read_csv(mapping, dtype=str),
                              pattern=pattern, reference=reference, seed=seed,
                              timepoints=None if timepoints is None else timepoints.split(","),
-                             curves=load_strain_curves(results, table))
+                             curves=load_strain_curves(results, table), level=level)
     except (CohortInputError, OSError, ValueError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(code=2) from exc

@@ -162,7 +162,7 @@ def _repeatability(clips: pd.DataFrame, endpoints: list[str]) -> pd.DataFrame:
 def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFrame | None = None,
             pattern: str | None = None, reference: str | None = None, endpoints: list[str] | None = None,
             timepoints: list[str] | None = None, n_boot: int = 2000, seed: int = 0,
-            curves: dict[str, np.ndarray] | None = None) -> CohortReport:
+            curves: dict[str, np.ndarray] | None = None, level: str = "clip") -> CohortReport:
     """Compare groups on every endpoint.
 
     Clips are matched to subjects (see :func:`~echoquant.cohort.design.assign_subjects`),
@@ -184,6 +184,9 @@ def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFram
         n_boot: bootstrap resamples for the CI of Hedges' g (0 = none).
         seed: bootstrap seed (same seed, same numbers).
         curves: per-clip strain curves keyed by path, for the report's plot.
+        level: ``"clip"`` (rows of ``results.csv``) or ``"study"`` (rows of
+            ``studies.csv`` through :func:`~echoquant.cohort.design.studies_as_rows`);
+            said in the report's methods paragraph.
 
     Returns:
         A :class:`CohortReport`.
@@ -216,6 +219,6 @@ def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFram
               "n_subjects": {g: int(subjects.loc[subjects["group"] == g, "subject_id"].nunique()) for g in names},
               "n_clips_analysed": int(len(clips)), "n_clips_excluded": int(len(excluded)),
               "n_files_skipped": n_skipped,
-              "primary_analysis": "ancova" if len(tps) >= 2 else "between_groups (Welch)"}
+              "primary_analysis": "ancova" if len(tps) >= 2 else "between_groups (Welch)", "level": level}
     return CohortReport(stats[STATS_COLUMNS], subjects, excluded, _repeatability(clips, eps), design, clips,
                         curves or {})

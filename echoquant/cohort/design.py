@@ -16,7 +16,8 @@ import pandas as pd
 
 from echoquant.errors import EchoquantError
 
-__all__ = ["CohortInputError", "assign_subjects", "blind_groups", "order_timepoints", "read_groups"]
+__all__ = ["CohortInputError", "assign_subjects", "blind_groups", "order_timepoints", "read_groups",
+           "studies_as_rows"]
 
 
 class CohortInputError(EchoquantError):
@@ -126,3 +127,24 @@ def blind_groups(groups: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
     coded = groups.copy()
     coded["group"] = coded["group"].map(dict(zip(names, codes)))
     return coded, key
+
+
+def studies_as_rows(studies: pd.DataFrame) -> pd.DataFrame:
+    """``studies.csv`` rows in the shape of ``results.csv`` rows, so that a cohort is compared
+    on study-level values (one per study: biplane where A4C and A2C were paired). The
+    study's A4C loop (else its A2C loop) stands for it in ``path``, so mappings and path
+    patterns written for clips still find the subject.
+
+    Raises:
+        CohortInputError: the table has no ``method`` column (not a studies table).
+    """
+    if "method" not in studies.columns:
+        raise CohortInputError(f"not a studies table (no method column); got columns {list(studies.columns)[:8]}")
+    df = studies.copy()
+    for col in ("path", "clip_id"):
+        a4c, a2c = f"a4c_{col}", f"a2c_{col}"
+        if a4c in df.columns and a2c in df.columns:
+            df[col] = df[a4c].fillna(df[a2c])
+    df["status"] = np.where(df["method"] == "none", "failed", "ok")
+    df["qc_flags"] = df.get("qc_flags", pd.Series("", index=df.index)).fillna("")
+    return df

@@ -178,6 +178,14 @@ def _clip_intervals(clips: pd.DataFrame, subjects: pd.DataFrame) -> str:
             "segmentation uncertainty (docs/qc.md).</p>" + _table(out))
 
 
+def _level_sentence(level: str) -> str:
+    if level == "study":
+        return ("Values are study-level (studies.csv): LVEF and volumes by the biplane method of disks from each "
+                "study's best apical 4- and 2-chamber loops, single plane where a study lacks one of them (the "
+                "method column says which); GLS is the mean of the two views.")
+    return "Values are per clip (single-plane method of disks from each loop, results.csv)."
+
+
 def render_html(report: CohortReport) -> str:
     """The whole report as one HTML string with plots embedded as base64 PNG."""
     d = report.design
@@ -194,8 +202,8 @@ subjects per group {n_subj}; timepoints {', '.join(map(html.escape, d['timepoint
 {d['n_clips_analysed']} clips analysed, {d['n_clips_excluded']} excluded (listed below).
 Primary analysis: <b>{html.escape(d['primary_analysis'])}</b>.</p>
 <p class="note">Methods. Measurements were made blind to group (echoquant analyze never reads group labels);
-groups were joined afterwards. Clips failing QC were excluded. Values are means of each subject's clips per
-timepoint. Between groups: Welch's t-test (unequal variances) with the 95% CI of the difference of means,
+groups were joined afterwards. {_level_sentence(d.get("level", "clip"))} Clips failing QC were excluded. Values are
+means of each subject's clips (or studies) per timepoint. Between groups: Welch's t-test (unequal variances) with the 95% CI of the difference of means,
 Mann-Whitney U, Hedges' g with a percentile bootstrap CI. With a baseline: change from baseline (Welch) and
 ANCOVA (follow-up ~ group + baseline, OLS). With three or more timepoints: linear mixed model value ~ group ×
 time with a random intercept per subject (REML). Holm correction across endpoints within each analysis.

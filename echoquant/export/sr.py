@@ -25,8 +25,9 @@ from echoquant.errors import InputError
 
 if TYPE_CHECKING:
     from echoquant.api import EchoResult
+    from echoquant.quant.study import StudyResult
 
-__all__ = ["CODES", "write_sr"]
+__all__ = ["CODES", "build_study_sr", "write_sr", "write_study_sr"]
 
 CODES = {
     "lvef_pct": Code("18043-0", "LN", "Left ventricular Ejection fraction"),
@@ -34,6 +35,7 @@ CODES = {
     "esv_ml": Code("18148-7", "LN", "Left ventricular end systolic volume"),
     "gls_pct": Code("130671", "DCM", "Peak longitudinal Lagrangian strain"),
     "method_of_disks": Code("125208", "DCM", "Method of Disks, single plane"),
+    "method_of_disks_biplane": Code("125207", "DCM", "Method of Disks, Biplane"),
     "left_ventricle": Code("87878005", "SCT", "Left ventricle"),
     "echocardiography": Code("40701008", "SCT", "Echocardiography"),
 }
@@ -41,9 +43,9 @@ _UNITS = {"lvef_pct": Code("%", "UCUM", "%"), "gls_pct": Code("%", "UCUM", "%"),
           "edv_ml": Code("ml", "UCUM", "mL"), "esv_ml": Code("ml", "UCUM", "mL")}
 
 
-def _measurement(key: str, value: float, volume_method: bool) -> hd.sr.Measurement:
-    return hd.sr.Measurement(name=CODES[key], value=float(value), unit=_UNITS[key],
-                             method=CODES["method_of_disks"] if volume_method else None)
+def _measurement(key: str, value: float, volume_method: bool, biplane: bool = False) -> hd.sr.Measurement:
+    method = CODES["method_of_disks_biplane" if biplane else "method_of_disks"] if volume_method else None
+    return hd.sr.Measurement(name=CODES[key], value=float(value), unit=_UNITS[key], method=method)
 
 
 def _algorithm(model: str) -> hd.sr.AlgorithmIdentification:
@@ -120,9 +122,10 @@ def build_sr(source: pydicom.Dataset, result: EchoResult) -> hd.sr.Comprehensive
         return _comprehensive_sr(source, report)
 
 
-def _comprehensive_sr(source: pydicom.Dataset, report: hd.sr.MeasurementReport) -> hd.sr.ComprehensiveSR:
+def _comprehensive_sr(source: pydicom.Dataset, report: hd.sr.MeasurementReport,
+                      others: tuple[pydicom.Dataset, ...] = ()) -> hd.sr.ComprehensiveSR:
     return hd.sr.ComprehensiveSR(
-        evidence=[source], content=report[0],
+        evidence=[source, *others], content=report[0],
         series_instance_uid=generate_uid(entropy_srcs=[str(source.SeriesInstanceUID), "echoquant-sr"]),
         series_number=9001, sop_instance_uid=generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "echoquant-sr"]),
         instance_number=1, manufacturer="echoquant", is_complete=True,
@@ -143,6 +146,70 @@ def write_sr(path: str | Path, source_path: str | Path, result: EchoResult) -> P
         raise InputError("an SR can only reference a DICOM source instance; this input is not one",
                          path=source_path) from exc
     sr = build_sr(source, result)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sr.save_as(tmp, enforce_file_format=True)
+    return path
+
+
+def build_study_sr(sources: dict[str, pydicom.Dataset], study: StudyResult, model: str) -> hd.sr.ComprehensiveSR:
+    """The study's SR: its LVEF, EDV and ESV by the biplane method of disks (DCM 125207), or
+    single plane (DCM 125208) when the study fell back to one view, with the source
+    instances of both views referenced (``sources``: ``{"A4C": header, "A2C": header}``).
+
+    Raises:
+        ValueError: no source header, or a study without values.
+    """
+    if not sources or study.values.get("lvef_pct") is None:
+        raise ValueError(f"a study SR needs a source instance and an LVEF, got {len(sources)} sources and "
+                         f"method {study.method!r}")
+    evidence = [_evidence(s) for s in sources.values()]
+    first = evidence[0]
+    biplane = study.method == "biplane"
+    measurements = [_measurement(key, study.values[key], True, biplane) for key in ("lvef_pct", "edv_ml", "esv_ml")
+                    if study.values.get(key) is not None]
+    uid = generate_uid(entropy_srcs=[str(e.SOPInstanceUID) for e in evidence] + ["study"])
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=f"LV function, study level ({study.method})"),
+        finding_type=CODES["left_ventricle"], algorithm_id=_algorithm(model), measurements=measurements,
+        source_images=[hd.sr.SourceImageForMeasurementGroup(e.SOPClassUID, e.SOPInstanceUID) for e in evidence],
+    )
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(entropy_srcs=["echoquant", model]), name="echoquant", model_name=model[:64]),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=CODES["echocardiography"], imaging_measurements=[group],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # see build_sr: names would reach the log
+        return hd.sr.ComprehensiveSR(
+            evidence=evidence, content=report[0],
+            series_instance_uid=generate_uid(entropy_srcs=[str(first.StudyInstanceUID), "echoquant-study-sr"]),
+            series_number=9002, sop_instance_uid=generate_uid(entropy_srcs=[uid, "echoquant-study-sr"]),
+            instance_number=1, manufacturer="echoquant", is_complete=True,
+            series_description=f"echoquant LV study-level {study.method} (not verified)",
+        )
+
+
+def write_study_sr(path: str | Path, study: StudyResult, model: str) -> Path:
+    """Write the study-level SR (:func:`build_study_sr`) from the study's source files, atomically.
+
+    Raises:
+        InputError: a source is not a DICOM instance.
+        ValueError: the study has no values.
+    """
+    sources = {}
+    for view, clip in study.clips.items():
+        if clip is None:
+            continue
+        try:
+            sources[view] = pydicom.dcmread(clip.path, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError as exc:
+            raise InputError("a study SR can only reference DICOM source instances", path=clip.path) from exc
+    sr = build_study_sr(sources, study, model)
     path = Path(path)
     with atomic_path(path) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
