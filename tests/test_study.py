@@ -100,8 +100,11 @@ def paired_batch(tmp_path_factory):
     from echoquant.batch import BatchOptions, collect, run_batch
     from echoquant.synth.write import write_study_pairs
 
+    from echoquant.synth.write import write_suite
+
     root = tmp_path_factory.mktemp("studies")
     write_study_pairs(root / "data", 2, seed=11, preset="human")
+    write_suite(root / "data" / "lone", 1, seed=12, preset="human_a4c")  # a study with no 2-chamber loop
     analyzer = Analyzer(device="cpu", track=False)
     for part in (0, 1):
         run_batch([root / "data"], root / "out", analyzer,
@@ -114,6 +117,10 @@ def paired_batch(tmp_path_factory):
 def test_sharded_run_collects_biplane_studies(paired_batch):
     truth = pd.read_csv(paired_batch / "data" / "truth.csv")
     studies = pd.read_csv(paired_batch / "out" / "studies.csv")
+    lone = studies[studies["a4c_path"].str.contains("/lone/")]
+    assert len(lone) == 1 and lone["method"].iloc[0] == "single_plane_a4c"
+    assert "view_missing" in lone["qc_flags"].iloc[0]
+    studies = studies.drop(lone.index)
     assert len(studies) == 2 and (studies["method"] == "biplane").all()
     assert studies["a4c_path"].str.endswith("_a4c.dcm").all() and studies["a2c_path"].str.endswith("_a2c.dcm").all()
     for _, s in studies.iterrows():
@@ -147,7 +154,7 @@ def test_study_sr_reads_back_with_both_references(paired_batch, tmp_path):
     names = {m.name.value for m in groups[0].get_measurements()}
     assert {"18043-0", "18026-5", "18148-7"} <= names
     # the batch wrote the same study SRs
-    assert len(list((paired_batch / "out" / "sr" / "studies").glob("*.dcm"))) == 2
+    assert len(list((paired_batch / "out" / "sr" / "studies").glob("*.dcm"))) == 3
 
 
 def test_score_study_combines_one_studys_loops(paired_batch):
@@ -165,6 +172,7 @@ def test_compare_on_study_values(paired_batch, tmp_path):
     from echoquant.cohort.design import studies_as_rows
 
     studies = pd.read_csv(paired_batch / "out" / "studies.csv", dtype={"patient_id": str})
+    studies = studies[studies["method"] == "biplane"]
     rows = studies_as_rows(pd.concat([studies] * 3, ignore_index=True).assign(
         patient_id=[f"S{i}" for i in range(6)]))
     groups = pd.DataFrame({"subject_id": [f"S{i}" for i in range(6)], "group": ["control"] * 3 + ["treated"] * 3})
@@ -172,3 +180,24 @@ def test_compare_on_study_values(paired_batch, tmp_path):
     report.write(tmp_path)
     assert "biplane method of disks" in (tmp_path / "report.html").read_text()
     assert report.design["level"] == "study"
+
+
+def test_compare_cli_picks_up_studies_csv(paired_batch, tmp_path):
+    from typer.testing import CliRunner
+
+    from echoquant.cli import app
+
+    studies = pd.read_csv(paired_batch / "out" / "studies.csv", dtype={"patient_id": str})
+    subjects = [f"S{i}" for i in range(6)]
+    pairs = studies[studies["method"] == "biplane"]
+    many = pd.concat([pairs] * 3, ignore_index=True).assign(patient_id=subjects)
+    many.to_csv(tmp_path / "studies.csv", index=False)
+    results = pd.read_csv(paired_batch / "out" / "results.csv")
+    results.to_csv(tmp_path / "results.csv", index=False)
+    pd.DataFrame({"subject_id": subjects, "group": ["control"] * 3 + ["treated"] * 3}).to_csv(
+        tmp_path / "groups.csv", index=False)
+    out = CliRunner().invoke(app, ["compare", str(tmp_path / "results.csv"), "--groups", str(tmp_path / "groups.csv"),
+                                   "-o", str(tmp_path / "report")])
+    assert out.exit_code == 0, out.output
+    assert "study-level values" in out.output
+    assert "biplane method of disks" in (tmp_path / "report" / "report.html").read_text()
