@@ -246,15 +246,15 @@ _SUMMARY_VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct",
 
 
 def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list[LVContour | None],
-          hint: np.ndarray | None, species: str) -> LVViewCheck:
+          transducer: np.ndarray | None, species: str) -> LVViewCheck:
     """The LV-view gate (:mod:`echoquant.quant.view`) on the largest-cavity frame."""
     t = int(np.argmax(cavity.reshape(len(cavity), -1).sum(axis=1)))
     features = lv_view_features(cavity, seg.labels[t] == LV_MYOCARDIUM, contours[t], cine.fan_mask,
-                                 seg.confidence(), transducer_point(cine), cine.color_doppler_fraction)
+                                 seg.confidence(), transducer, cine.color_doppler_fraction)
     return check_lv_view(features, species, cine.meta.view)
 
 
-def _not_measured(flags: list[str], names: tuple[str, ...], view: dict, gate: LVViewCheck) -> QuantResult:
+def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck) -> QuantResult:
     """The result of a loop the gate stopped: every value None, no curves."""
     summary = {k: None for k in _SUMMARY_VALUES}
     summary.update({"n_beats": 0, "n_complete_beats": 0, "beat_source": None, "regional_strain_pct": {},
@@ -313,11 +313,12 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
     # must not pull the LV axis orientation towards itself.
     la = clean_masks(seg.labels == LA, temporal=False)
-    hint = transducer_point(cine) if (view["view"] or "A4C") in _APICAL else None
+    transducer = transducer_point(cine)
+    hint = transducer if (view["view"] or "A4C") in _APICAL else None
     contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
-    gate = _gate(cine, seg, cavity, contours, hint, kind)
+    gate = _gate(cine, seg, cavity, contours, transducer, kind)
     if not gate.measurable:
-        return _not_measured(flags, names, view, gate)
+        return _not_measured(flags, names, gate)
     missing = sum(c is None for c in contours)
     if missing:
         flags.append(make_flag("frames_without_lv", f"{missing} of {n} frames have no usable LV contour"))
