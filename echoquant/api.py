@@ -240,13 +240,14 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
 
 
 def score_study(paths: Iterable[str | Path], *, model: str | Path | None = None, device: str = "auto",
-                track: bool = True) -> StudyResult:
+                tta: bool = False, temporal_window: int = 3, batch_size: int = 32, track: bool = True) -> StudyResult:
     """Score the loops of one study and combine them: biplane LVEF and volumes from the best
     A4C and A2C loop, single plane when a view is missing (:mod:`echoquant.quant.study`).
 
     Args:
         paths: the study's loops (DICOM or video).
-        model, device: see :class:`Analyzer` (loaded once per process, as :func:`score`).
+        model, device, tta, temporal_window, batch_size: see :class:`Analyzer` (loaded
+            once per process and shared with :func:`score`).
         track: speckle tracking for GLS.
 
     Returns:
@@ -260,7 +261,7 @@ def score_study(paths: Iterable[str | Path], *, model: str | Path | None = None,
     from echoquant.export.tables import result_row
     from echoquant.quant.study import StudyClip, study_key, study_result
 
-    analyzer = _cached_analyzer(None if model is None else str(model), device, False, 3, 32)
+    analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
     clips = []
     for p in paths:
         r = analyzer.score(p, track=track)

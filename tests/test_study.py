@@ -28,7 +28,8 @@ def _record(path: str, view: str, lvef: float, *, study_uid: str | None = "1.2.3
            "lvef_ci_high": lvef + half, "edv_ci_low": None, "edv_ci_high": None, "esv_ci_low": None,
            "esv_ci_high": None, "gls_ci_low": -20.0, "gls_ci_high": -16.0, "spacing_row_mm": spacing,
            "spacing_col_mm": spacing, "patient_id": patient, "study_uid": study_uid, "study_date": date,
-           "sop_uid": f"sop-{path}", "clip_id": path.replace("/", "_"), "n_beats": beats, "timepoint": "baseline"}
+           "sop_uid": f"sop-{path}", "clip_id": path.replace("/", "_"), "n_beats": beats, "timepoint": "baseline",
+           "qc_flags": "" if spacing else "volumes_withheld"}
     contours = [{"ed_frame": 10 * k, "es_frame": 10 * k + 4, "ed": _ellipse_contour(a_ed, b_ed),
                  "es": _ellipse_contour(a_ed * 0.85, b_es)} for k in range(beats)]
     return {"row": row, "result": {"beat_contours_px": contours}}
@@ -91,6 +92,11 @@ def test_failing_or_uncalibrated_pair_is_not_combined():
                            StudyClip.from_record(_record("b.dcm", "A2C", 52.0, spacing=None))])
     assert s.method == "single_plane_a4c" and "biplane_needs_calibration" in s.row()["qc_flags"]
     assert s.values["edv_ml"] is None
+    # A spacing in the header that the reader did not trust (volumes withheld) is not used either.
+    untrusted = [_record("a.dcm", "A4C", 50.0), _record("b.dcm", "A2C", 52.0)]
+    untrusted[1]["row"]["qc_flags"] = "calibration_untrusted;volumes_withheld"
+    s = study_result("k", [StudyClip.from_record(r) for r in untrusted])
+    assert s.method == "single_plane_a4c" and "biplane_needs_calibration" in s.row()["qc_flags"]
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,10 @@ class StudyClip:
         if row.get("status") != "ok":
             return None
         spacing = None
-        if row.get("edv_ml") is not None and row.get("spacing_row_mm") and row.get("spacing_col_mm"):
+        # The spacing counts only when it was trusted: the row then has no volumes_withheld flag
+        # (an EDV withheld as implausible is another matter and does not void the calibration).
+        trusted = "volumes_withheld" not in str(row.get("qc_flags") or "").split(";")
+        if trusted and row.get("spacing_row_mm") and row.get("spacing_col_mm"):
             spacing = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
         ids = {k: (None if row.get(k) is None else str(row.get(k))) for k in
                ("patient_id", "study_uid", "series_uid", "sop_uid", "timepoint", "study_date", "clip_id")}
