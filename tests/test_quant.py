@@ -100,9 +100,11 @@ def _speckle(shape, rng):
     return np.clip((db + 45) / 45 * 255, 0, 255).astype(np.float32)
 
 
+@pytest.mark.parametrize("method", ["lk", "block"])
 @pytest.mark.parametrize("target", [-10.0, -20.0])
-def test_known_longitudinal_deformation_strain(target):
-    """A speckle image stretched along y by a known factor: tracked strain within 1 point."""
+def test_known_longitudinal_deformation_strain(target, method):
+    """A speckle image stretched along y by a known factor: tracked strain within 1 point
+    (the default Lucas-Kanade tracker and the block matcher it replaced)."""
     rng = np.random.default_rng(1)
     h, w, n = 300, 200, 12
     base = _speckle((2 * h, 2 * w), rng)
@@ -112,7 +114,7 @@ def test_known_longitudinal_deformation_strain(target):
         s = 1 + target / 100 * k / (n - 1)
         frames.append(cv2.remap(base, xx + w / 2, (60 + (yy - 60) / s) + h / 2, cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8))
     pts = np.stack([np.full(60, 100.0), np.linspace(70, 250, 60)], axis=1)
-    tr = track_line(np.stack(frames), pts, 0, n - 1, drift_correct=False)
+    tr = track_line(np.stack(frames), pts, 0, n - 1, drift_correct=False, method=method)
     assert line_strain_pct(tr.positions)[-1] == pytest.approx(target, abs=1.0)
 
 

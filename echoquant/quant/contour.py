@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from scipy import ndimage
 from skimage import measure
 
 from echoquant.geometry import resample_polyline
+from echoquant.quant.masks import mask_box
 
-__all__ = ["LVContour", "extract_contour", "N_PER_SIDE"]
+__all__ = ["LVContour", "extract_contour", "extract_contours", "N_PER_SIDE"]
 
 N_PER_SIDE = 50  # points from each hinge to the apex after resampling
 
@@ -35,6 +36,10 @@ class LVContour:
     apex: np.ndarray
     hinges: np.ndarray
     landmark_source: str
+
+    def shifted(self, offset: np.ndarray) -> LVContour:
+        """The same contour moved by ``offset`` ``(x, y)`` pixels."""
+        return LVContour(self.points + offset, self.apex + offset, self.hinges + offset, self.landmark_source)
 
 
 def _closed_contour(mask: np.ndarray) -> np.ndarray | None:
@@ -63,11 +68,10 @@ def _axis_from_shape(mask: np.ndarray, points: np.ndarray, apex_hint: np.ndarray
     """Long axis (unit, pointing apex -> base) and centroid, from the mask's principal
     axis. The apex is the end nearer ``apex_hint`` (the transducer, in apical views);
     without a hint, the narrower end (a ventricle is blunt at the base)."""
-    rows, cols = np.nonzero(mask)
-    xy = np.stack([cols, rows], axis=1).astype(np.float64)
-    centre = xy.mean(axis=0)
-    cov = np.cov((xy - centre).T)
-    evals, evecs = np.linalg.eigh(cov)
+    m = cv2.moments(mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8), binaryImage=True)
+    centre = np.array([m["m10"] / m["m00"], m["m01"] / m["m00"]])
+    # The pixel scatter matrix (the covariance up to a factor): same eigenvectors.
+    evals, evecs = np.linalg.eigh(np.array([[m["mu20"], m["mu11"]], [m["mu11"], m["mu02"]]]))
     axis = evecs[:, int(np.argmax(evals))]
     half_len = float(np.abs((points - centre) @ axis).max())
     if apex_hint is not None:
@@ -78,14 +82,20 @@ def _axis_from_shape(mask: np.ndarray, points: np.ndarray, apex_hint: np.ndarray
     return (axis if w_pos > w_neg else -axis), centre
 
 
+# Pixel offsets within 2.5 px: a cavity border point touches the LA when an LA pixel
+# lies this close (a 5 x 5 square without its corners).
+_NEAR_LA = np.ones((5, 5), dtype=np.uint8)
+_NEAR_LA[[0, 0, -1, -1], [0, -1, 0, -1]] = 0
+
+
 def _hinges_from_la(points: np.ndarray, la: np.ndarray, axis_guess: np.ndarray) -> np.ndarray | None:
-    """Hinges as the two ends of the cavity border that touches the LA."""
+    """Hinges as the two ends of the cavity border that touches the LA (within 2.5 px)."""
     if la.sum() < 10:
         return None
-    dist = ndimage.distance_transform_edt(~la)
+    near = cv2.dilate(la.view(np.uint8) if la.dtype == bool else la.astype(np.uint8), _NEAR_LA)
     r = np.clip(np.round(points[:, 1]).astype(int), 0, la.shape[0] - 1)
     c = np.clip(np.round(points[:, 0]).astype(int), 0, la.shape[1] - 1)
-    touching = points[dist[r, c] <= 2.5]
+    touching = points[near[r, c] > 0]
     if len(touching) < 3:
         return None
     across = np.array([-axis_guess[1], axis_guess[0]])
@@ -175,3 +185,23 @@ def extract_contour(cavity: np.ndarray, la: np.ndarray | None = None, apex_hint:
     right = resample_polyline(path[k:], N_PER_SIDE + 1)
     points = np.concatenate([left, right[1:]])
     return LVContour(points, points[N_PER_SIDE], np.stack([points[0], points[-1]]), source)
+
+
+def extract_contours(cavity: np.ndarray, la: np.ndarray, apex_hint: np.ndarray | None = None) -> list[LVContour | None]:
+    """:func:`extract_contour` of every frame of ``(T, H, W)`` cavity and LA masks.
+
+    Each frame is measured inside the box around all cavity and LA pixels of the loop
+    (:func:`~echoquant.quant.masks.mask_box`) and the contour shifted back: the same
+    result as on the whole frame, several times faster on a small LV in a large frame.
+    """
+    box = mask_box(cavity | la)
+    if box is None:
+        return [None] * len(cavity)
+    offset = np.array([box[1].start, box[0].start], dtype=np.float64)
+    cav, atrium = cavity[:, box[0], box[1]], la[:, box[0], box[1]]
+    hint = None if apex_hint is None else np.asarray(apex_hint, dtype=np.float64) - offset
+    out: list[LVContour | None] = []
+    for c, a in zip(cav, atrium):
+        found = extract_contour(c, a if a.any() else None, hint)
+        out.append(None if found is None else found.shifted(offset))
+    return out

@@ -8,7 +8,7 @@ from scipy.signal import savgol_filter
 
 from echoquant.flags import has_flag, make_flag
 from echoquant.io.cine import EchoCine
-from echoquant.quant.contour import LVContour, extract_contour
+from echoquant.quant.contour import LVContour, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, species_bounds
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.masks import clean_masks
@@ -315,7 +315,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     la = clean_masks(seg.labels == LA, temporal=False)
     transducer = transducer_point(cine)
     hint = transducer if (view["view"] or "A4C") in _APICAL else None
-    contours = [extract_contour(cavity[t], la[t] if la[t].any() else None, hint) for t in range(n)]
+    contours = extract_contours(cavity, la, hint)
     gate = _gate(cine, seg, cavity, contours, transducer, kind)
     if not gate.measurable:
         return _not_measured(flags, names, gate)
