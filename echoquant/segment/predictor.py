@@ -124,9 +124,15 @@ def _keep_largest_region(labels: np.ndarray, label: int) -> None:
     """Set every pixel of ``label`` outside its largest 4-connected region to background, in place.
 
     The same rule as :func:`echoquant.quant.masks.largest_component`, with OpenCV's
-    labelling: it runs on every frame of every loop, and segmentation does not import
-    the measurement stage that comes after it."""
-    n, regions, stats, _ = cv2.connectedComponentsWithStats((labels == label).view(np.uint8), connectivity=4)
+    labelling inside the label's bounding box (a small LV in a large frame): it runs
+    on every frame of every loop, and segmentation does not import the measurement
+    stage that comes after it."""
+    mask = labels == label
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    n, regions, stats, _ = cv2.connectedComponentsWithStats(mask[box].view(np.uint8), connectivity=4)
     if n > 2:
         keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        labels[(regions != keep) & (regions > 0)] = 0
+        labels[box][(regions != keep) & (regions > 0)] = 0

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from matplotlib.path import Path as MplPath
 
 from echoquant.geometry import method_of_disks, polyline_length
 from echoquant.synth.heart import SEGMENT_NAMES, HeartMotion, Kinesis, LVShape, solve_motion
@@ -410,6 +409,24 @@ def _frame_times(params: CaseParams) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return times, phase, ed, es
 
 
+def _centres_inside(pts: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """Which pixel centres of a box lie inside a polygon (``(x, y)`` vertices, closed
+    implicitly), by the even-odd rule of a point-in-polygon test, one scanline per
+    pixel row: a centre ``(c, r)`` is inside when an odd number of the polygon's edges
+    cross row ``r`` left of ``c``."""
+    x0, y0 = pts[:, 0], pts[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    r = np.arange(rows.start, rows.stop, dtype=np.float64)[:, None]
+    crosses = (y0 >= r) != (y1 >= r)
+    ri, ei = np.nonzero(crosses)
+    # x of each crossing; the first column whose centre lies right of it
+    x = x0[ei] + (r[ri, 0] - y0[ei]) * (x1[ei] - x0[ei]) / (y1[ei] - y0[ei])
+    n_cols = cols.stop - cols.start
+    first = np.clip(np.floor(x).astype(np.int64) + 1 - cols.start, 0, n_cols)
+    toggles = np.bincount(ri * (n_cols + 1) + first, minlength=len(r) * (n_cols + 1)).reshape(len(r), n_cols + 1)
+    return (np.cumsum(toggles[:, :n_cols], axis=1) & 1).astype(bool)
+
+
 def _rasterise(polys: list[tuple[np.ndarray, int]], shape: tuple[int, int]) -> np.ndarray:
     """Label map from polygons (``(x, y)`` pixels), later ones on top. A pixel belongs
     to a polygon when its centre lies inside it, so mask areas equal polygon areas
@@ -422,9 +439,7 @@ def _rasterise(polys: list[tuple[np.ndarray, int]], shape: tuple[int, int]) -> n
         c1, r1 = min(c1, shape[1]), min(r1, shape[0])
         if c1 <= c0 or r1 <= r0:
             continue
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        inside = MplPath(pts).contains_points(np.stack([cc.ravel(), rr.ravel()], axis=1)).reshape(rr.shape)
-        out[r0:r1, c0:c1][inside] = label
+        out[r0:r1, c0:c1][_centres_inside(pts, slice(r0, r1), slice(c0, c1))] = label
     return out
 
 
@@ -525,10 +540,14 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
         c, r = imager.world_to_px(x, z)
         return np.stack([c, r], axis=1)
 
+    # The map is linear in f: each point set's displacement is computed once.
+    d_tissue = motion.unit_displacement(u0, v0)
+    d_endo, d_epi = motion.unit_displacement(u_endo, v_endo), motion.unit_displacement(u_epi, v_epi)
+    d_mid, d_la = motion.unit_displacement(u_mid, v_mid), motion.unit_displacement(u_la, v_la)
     for i in range(n):
         f = float(f_t[i])
         if i in render:
-            u1, v1 = motion.displace(u0, v0, f)
+            u1, v1 = u0 + f * d_tissue[0], v0 + f * d_tissue[1]
             x1, z1 = _probe_motion(*placement.to_world(u1, v1), probe_track[i])
             lu, lv = _leaflets(motion, f, float(opening[i]), leaflet_state)
             lx, lz = _probe_motion(*placement.to_world(lu, lv), probe_track[i])
@@ -537,10 +556,10 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
             amps = np.concatenate([amp, leaflet_amp, camp])
             frames[i] = imager.to_screen(imager.beam_data(xs, zs, amps))
         # Truth from the same map.
-        ue, ve = motion.displace(u_endo, v_endo, f)
-        up, vp = motion.displace(u_epi, v_epi, f)
-        um, vm = motion.displace(u_mid, v_mid, f)
-        ul, vl = motion.displace(u_la, v_la, f)
+        ue, ve = u_endo + f * d_endo[0], v_endo + f * d_endo[1]
+        up, vp = u_epi + f * d_epi[0], v_epi + f * d_epi[1]
+        um, vm = u_mid + f * d_mid[0], v_mid + f * d_mid[1]
+        ul, vl = u_la + f * d_la[0], v_la + f * d_la[1]
         endo_px[i] = to_px(ue, ve, i)
         epi_px[i] = to_px(up, vp, i)
         contour_mm = np.stack([ve, ue], axis=1)

@@ -209,6 +209,14 @@ class HeartMotion:
         """
         if f == 0.0:
             return u.copy(), v.copy()
+        du, dv = self.unit_displacement(u, v, lateral_extent_mm)
+        return u + f * du, v + f * dv
+
+    def unit_displacement(self, u: np.ndarray, v: np.ndarray,
+                          lateral_extent_mm: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+        """Displacement ``(du, dv)`` of ED points at ``f = 1``. The map is linear in
+        ``f`` (:meth:`displace` is ``u + f du``), so a loop computes this once per
+        point set and scales it for every frame."""
         shape = self.shape
         length = shape.length_mm
         w_side = 0.5 * (1.0 + np.tanh(v / 1.0))  # 0 septal, 1 lateral, smooth at v = 0
@@ -218,7 +226,7 @@ class HeartMotion:
         below = np.clip((u - length) / self.atrial_depth_mm, 0.0, 1.0)
         above = np.clip(-u / 5.0, 0.0, 1.0)
         taper_v = 1.0 - _smoothstep((np.abs(v) - lateral_extent_mm) / 20.0)
-        du = -f * self.shortening * cum * np.where(u > length, 1.0 - below, 1.0) * (1.0 - above) * taper_v
+        du = -self.shortening * cum * np.where(u > length, 1.0 - below, 1.0) * (1.0 - above) * taper_v
         # Radial: inward motion, uniform inside the cavity, decaying outside it.
         kin = (1.0 - w_side) * self.kinesis.profile(uc, -1.0, length) + w_side * self.kinesis.profile(uc, 1.0, length)
         half = np.maximum(shape.half_width(uc, np.where(v < 0, -1.0, 1.0)), 1e-6)
@@ -226,8 +234,8 @@ class HeartMotion:
         inward_unit = np.where(x < 1.0, x, np.exp(-(x - 1.0) * half / self.decay_mm))
         # Atria do not contract with the ventricle: radial motion stops just below the base.
         taper_r = (1.0 - np.clip((u - length) / (0.08 * length), 0.0, 1.0)) * (1.0 - above)
-        dv = -np.sign(v) * f * self.contraction * kin * half * inward_unit * taper_r
-        return u + du, v + dv
+        dv = -np.sign(v) * self.contraction * kin * half * inward_unit * taper_r
+        return du, dv
 
     # ----- truth measures -------------------------------------------------------------
 
