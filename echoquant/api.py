@@ -137,7 +137,8 @@ class Analyzer:
         temporal_window: frames over which class probabilities are averaged.
         track: run speckle tracking for GLS.
         max_beats: analyse at most this many beats per loop.
-        batch_size: frames per network forward pass.
+        batch_size: frames per network forward pass (None: the device's default,
+            :data:`~echoquant.segment.predictor.DEFAULT_BATCH`).
         view_model: the apical view classifier's folder (default: the shipped one);
             it names the view of human loops whose header has none.
         find_views: use the view classifier at all. The shipped one is trained on
@@ -147,7 +148,7 @@ class Analyzer:
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", *, tta: bool = False,
                  temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-                 batch_size: int = 32, view_model: str | Path | None = None, find_views: bool = True) -> None:
+                 batch_size: int | None = None, view_model: str | Path | None = None, find_views: bool = True) -> None:
         from echoquant.segment.predictor import Predictor
         from echoquant.segment.views import ViewClassifier
 
@@ -217,13 +218,14 @@ class Analyzer:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_analyzer(model: str | None, device: str, tta: bool, temporal_window: int, batch_size: int) -> Analyzer:
+def _cached_analyzer(model: str | None, device: str, tta: bool, temporal_window: int,
+                      batch_size: int | None) -> Analyzer:
     return Analyzer(model, device, tta=tta, temporal_window=temporal_window, batch_size=batch_size)
 
 
 def score(source: str | Path | EchoCine, *, model: str | Path | None = None, device: str = "auto",
           tta: bool = False, temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-          batch_size: int = 32) -> EchoResult:
+          batch_size: int | None = None) -> EchoResult:
     """Score one loop with a cached :class:`Analyzer` (the model loads once per process).
 
     Args:
@@ -240,7 +242,7 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
 
 
 def score_study(paths: Iterable[str | Path], *, model: str | Path | None = None, device: str = "auto",
-                tta: bool = False, temporal_window: int = 3, batch_size: int = 32, track: bool = True) -> StudyResult:
+                tta: bool = False, temporal_window: int = 3, batch_size: int | None = None, track: bool = True) -> StudyResult:
     """Score the loops of one study and combine them: biplane LVEF and volumes from the best
     A4C and A2C loop, single plane when a view is missing (:mod:`echoquant.quant.study`).
 

@@ -6,6 +6,7 @@ samples its resident memory after every clip: the batch must not grow with its
 length.
 
 Usage: python scripts/bench_batch.py [--n 200] [--unique 20] [--preset mouse] [--no-tracking]
+       python scripts/bench_batch.py --folder DIR [--no-tracking] --json
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,28 +42,41 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def _layout(tmp: Path, n: int, unique: int, preset: str, canvas: tuple[int, int] | None, short: bool) -> int:
+    """``n`` clips in ``tmp/study``, copies of ``unique`` generated loops; returns their frame count."""
+    gen = tmp / "gen"
+    overrides = {} if canvas is None else {"canvas": canvas}
+    if short:  # ~1.7 beats at 30 frames/s: many clips in little time, for the memory run
+        overrides.update(n_beats=1.7, fps=30.0)
+    rows = [write_case(generate_case(sample_params(preset, 777 + k, **overrides)), gen, f"u{k:03d}",
+                       compression="jpeg") for k in range(unique)]
+    study = tmp / "study"
+    study.mkdir()
+    total_frames = 0
+    for k in range(n):
+        src = rows[k % unique]
+        shutil.copy(gen / src["file"], study / f"clip{k:05d}.dcm")
+        total_frames += int(src["n_frames"])
+    return total_frames
+
+
 def run(n: int, unique: int, preset: str = "mouse", workers: int = 1, tracking: bool = True,
-        canvas: tuple[int, int] | None = None, short: bool = False) -> dict:
-    """Analyse ``n`` clips (copies of ``unique`` generated loops); returns the measures."""
+        canvas: tuple[int, int] | None = None, short: bool = False, folder: Path | None = None) -> dict:
+    """Analyse ``n`` clips (copies of ``unique`` generated loops), or every DICOM file of
+    ``folder``; returns the measures."""
     tmp = Path(tempfile.mkdtemp(prefix="eq_bench_batch_"))
     try:
-        gen = tmp / "gen"
-        overrides = {} if canvas is None else {"canvas": canvas}
-        if short:  # ~1.7 beats at 30 frames/s: many clips in little time, for the memory run
-            overrides.update(n_beats=1.7, fps=30.0)
-        rows = [write_case(generate_case(sample_params(preset, 777 + k, **overrides)), gen, f"u{k:03d}",
-                           compression="jpeg") for k in range(unique)]
-        study = tmp / "study"
-        study.mkdir()
-        total_frames = 0
-        for k in range(n):
-            src = rows[k % unique]
-            shutil.copy(gen / src["file"], study / f"clip{k:05d}.dcm")
-            total_frames += int(src["n_frames"])
+        if folder is None:
+            total_frames = _layout(tmp, n, unique, preset, canvas, short)
+            inputs = [tmp / "study"]
+        else:
+            inputs = sorted(Path(folder).glob("*.dcm"))
+            total_frames = sum(int(pydicom.dcmread(f, stop_before_pixels=True).NumberOfFrames) for f in inputs)
+            n, unique = len(inputs), len(inputs)
         analyzer = Analyzer(device="auto", track=tracking)
         rss: list[float] = []
         start = time.perf_counter()
-        summary = run_batch([study], tmp / "out", analyzer, BatchOptions(workers=workers, flush_every=50),
+        summary = run_batch(inputs, tmp / "out", analyzer, BatchOptions(workers=workers, flush_every=50),
                             on_clip=lambda row: rss.append(rss_mb()))
         elapsed = time.perf_counter() - start
     finally:
@@ -89,9 +104,11 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--short", action="store_true", help="short loops (1.7 beats at 30 frames/s)")
     parser.add_argument("--json", action="store_true", help="print the measures as one JSON line only")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="analyse the DICOM files of this folder instead of generated copies")
     args = parser.parse_args()
     canvas = None if args.canvas is None else tuple(int(v) for v in args.canvas.split("x"))
-    m = run(args.n, args.unique, args.preset, args.workers, not args.no_tracking, canvas, args.short)
+    m = run(args.n, args.unique, args.preset, args.workers, not args.no_tracking, canvas, args.short, args.folder)
     if args.json:
         import json
 

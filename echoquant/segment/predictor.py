@@ -14,7 +14,10 @@ from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
 from echoquant.segmentation import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
-__all__ = ["Predictor", "resolve_device", "temporal_mean", "KEEP_LARGEST"]
+__all__ = ["Predictor", "resolve_device", "temporal_mean", "KEEP_LARGEST", "DEFAULT_BATCH"]
+
+# Frames per forward pass by device type when none is asked for.
+DEFAULT_BATCH = {"cpu": 32, "cuda": 128}
 
 # Labels of which a frame has exactly one region (nnU-Net-style post-processing). The
 # myocardium is left alone: keeping its largest region lowered its Dice on CAMUS valid.
@@ -36,7 +39,9 @@ class Predictor:
     Args:
         model: bundle folder (default: the shipped model) or a loaded :class:`Bundle`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        batch_size: frames per forward pass.
+        batch_size: frames per forward pass; None: :data:`DEFAULT_BATCH` for the
+            device (large on a GPU, where a forward pass costs little more for more
+            frames; on a CPU bigger batches only cost memory).
         tta: average with the left-right mirrored prediction.
         temporal_window: average class probabilities over this many neighbouring
             frames (odd; 1 = off) before the decision, so that a frame-to-frame
@@ -47,7 +52,7 @@ class Predictor:
             below the sector) are errors. Empty: off.
     """
 
-    def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int = 32,
+    def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int | None = None,
                  tta: bool = False, temporal_window: int = 3, keep_largest: tuple[int, ...] = KEEP_LARGEST) -> None:
         if temporal_window < 1 or temporal_window % 2 == 0:
             raise ValueError(f"temporal_window must be a positive odd number, got {temporal_window}")
@@ -63,7 +68,10 @@ class Predictor:
             torch.set_flush_denormal(True)
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model, self.device)
         self.bundle.net.to(self.device).eval()
-        self.batch_size, self.tta = batch_size, tta
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be a positive number of frames, got {batch_size}")
+        self.batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, DEFAULT_BATCH["cpu"])
+        self.tta = tta
 
     @property
     def name(self) -> str:
@@ -71,14 +79,16 @@ class Predictor:
 
     @torch.no_grad()
     def _probs(self, x: np.ndarray) -> np.ndarray:
-        out = []
+        out = None  # filled batch by batch: a long loop's probabilities are held once
         for i in range(0, len(x), self.batch_size):
             xb = torch.from_numpy(x[i : i + self.batch_size]).to(self.device)
             p = torch.softmax(self.bundle.net(xb), dim=1)
             if self.tta:
                 p = 0.5 * (p + torch.softmax(self.bundle.net(xb.flip(-1)), dim=1).flip(-1))
-            out.append(p.float().cpu().numpy())
-        return np.concatenate(out)
+            if out is None:
+                out = np.empty((len(x),) + tuple(p.shape[1:]), dtype=np.float32)
+            out[i : i + len(p)] = p.float().cpu().numpy()
+        return out if out is not None else np.zeros((0, len(LABEL_NAMES), *x.shape[2:]), dtype=np.float32)
 
     def predict(self, cine: EchoCine) -> Segmentation:
         """Labels ``(T, H, W)`` on the cine grid plus per-frame LV confidence."""
@@ -110,12 +120,20 @@ def lv_area_levels(lv_probability: np.ndarray) -> np.ndarray:
 def temporal_mean(x: np.ndarray, window: int) -> np.ndarray:
     """Moving mean over the first axis (frames), ``window`` odd, the edge frames repeated
     (as scipy's ``uniform_filter1d(mode="nearest")``): a sum of ``window`` shifted copies
-    of whole frames, which runs several times faster than filtering along a strided axis."""
-    half = window // 2
-    padded = np.concatenate([np.repeat(x[:1], half, axis=0), x, np.repeat(x[-1:], half, axis=0)])
-    out = padded[: len(x)].copy()
-    for k in range(1, window):
-        out += padded[k : k + len(x)]
+    of whole frames, which runs several times faster than filtering along a strided
+    axis, added into one output array (no padded copy of a long loop)."""
+    half, n = window // 2, len(x)
+    out = np.empty_like(x)
+    for k in range(window):
+        shift = k - half  # frame t takes frame t + shift, clamped to the loop
+        lo, hi = max(-shift, 0), n - max(shift, 0)  # the frames whose partner lies inside the loop
+        if k == 0:
+            out[lo:hi] = x[lo + shift : hi + shift]
+            out[:lo], out[hi:] = x[0], x[-1]
+            continue
+        out[lo:hi] += x[lo + shift : hi + shift]
+        out[:lo] += x[0]
+        out[hi:] += x[-1]
     out *= np.float32(1.0 / window) if x.dtype == np.float32 else 1.0 / window
     return out
 
