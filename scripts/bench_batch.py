@@ -34,10 +34,13 @@ from echoquant.synth import generate_case, sample_params  # noqa: E402
 from echoquant.synth.write import write_case  # noqa: E402
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory of this process in MB (``VmHWM``: its peak). Read from /proc, not
+    ``getrusage``: its peak survives ``exec`` and would be the parent's when a large
+    process started this one."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -88,7 +91,7 @@ def run(n: int, unique: int, preset: str = "mouse", workers: int = 1, tracking: 
         "failed": summary.n_failed, "tracking": tracking, "wall_s": elapsed, "clips_per_min": 60 * n / elapsed,
         "frames_per_s": total_frames / elapsed, "rss_first_mb": float(np.median(r[:tenth])),
         "rss_last_mb": float(np.median(r[-tenth:])), "rss_max_mb": float(r.max()),
-        "peak_rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_main_mb": rss_mb("VmHWM"),
         "peak_rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
