@@ -161,7 +161,8 @@ def track_line(frames: np.ndarray, points: np.ndarray, start: int, stop: int, *,
         method: ``"lk"`` (pyramidal Lucas-Kanade on a speckle-sized window, all points
             in one call per frame: the default), ``"block"`` (normalised
             cross-correlation block matching, one call per point: the former default,
-            kept as the reference it was validated against, about 6 times slower) or
+            kept as the reference it was validated against, several times slower;
+            ``docs/tracking_eval.md``) or
             ``"dis"`` (OpenCV DIS dense optical flow, smoothed across the blood-tissue
             border, so it underestimates strain).
 
