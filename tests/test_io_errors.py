@@ -139,3 +139,16 @@ def test_ecg_region_units_wrong_does_not_crash(tmp_path):
     )
     cine = read_cine(p)
     assert cine.ecg is None and np.isclose(cine.spacing_mm[0], 0.3)
+
+
+def test_cine_refuses_frames_that_are_not_uint8() -> None:
+    """The tracker, the network input and the overlays read grey levels 0..255: a float
+    loop (often scaled 0..1) is refused with the conversion to make, not mis-measured."""
+    import numpy as np
+    import pytest
+
+    from echoquant.io.cine import EchoCine
+
+    with pytest.raises(ValueError, match="uint8"):
+        EchoCine(frames=np.zeros((3, 8, 8), np.float32), fps=30.0, frame_times_ms=None, spacing_mm=None,
+                 heart_rate_bpm=None, fan_mask=np.ones((8, 8), bool))

@@ -111,6 +111,11 @@ class EchoCine:
     def __post_init__(self) -> None:
         if self.frames.ndim != 3:
             raise ValueError(f"frames must be (T, H, W), got shape {self.frames.shape}")
+        if self.frames.dtype != np.uint8:
+            # Segmentation input, the speckle tracker and the overlays all expect grey
+            # levels 0..255; a float loop scaled 0..1 would be silently mis-measured.
+            raise ValueError(f"frames must be uint8 grey levels 0..255, got dtype {self.frames.dtype}; "
+                             "scale and convert them first, e.g. np.clip(x, 0, 255).astype(np.uint8)")
         if self.fan_mask.shape != self.frames.shape[1:]:
             raise ValueError(
                 f"fan_mask shape {self.fan_mask.shape} does not match frame size "
