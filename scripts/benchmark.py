@@ -65,11 +65,17 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
 
 
+def held_out_suite(suite: Path, preset: str, n: int) -> pd.DataFrame:
+    """Write the ``n``-clip held-out suite of ``preset`` into ``suite``; returns its truth table.
+    Other scripts (``compare_trackers.py``) measure on the same loops through this."""
+    return pd.read_csv(write_suite(suite, n, seed=HELD_OUT_SEED + (0 if preset == "human" else 500_000),
+                                   preset=preset, compression="mixed", workers=2))
+
+
 def accuracy(folder: Path, preset: str, n: int, analyzer: Analyzer) -> tuple[pd.DataFrame, dict]:
     """Generate ``n`` held-out clips, analyse them through the batch runner, join truth."""
     suite = folder / preset
-    truth = pd.read_csv(write_suite(suite, n, seed=HELD_OUT_SEED + (0 if preset == "human" else 500_000),
-                                    preset=preset, compression="mixed", workers=2))
+    truth = held_out_suite(suite, preset, n)
     files = [suite / f for f in truth["file"]]
     start = time.perf_counter()
     summary = run_batch(files, folder / f"out_{preset}", analyzer, BatchOptions(workers=1))

@@ -13,6 +13,7 @@ alone, and the milliseconds per frame of measuring with each tracker.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 import warnings
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 
-HELD_OUT_SEED = 9_000_000  # as scripts/benchmark.py
 METHODS = ("lk", "block", "dis")
 
 
@@ -30,17 +30,18 @@ def run(n: int) -> pd.DataFrame:
     from echoquant import Analyzer
     from echoquant.io import read_cine
     from echoquant.quant import quantify
-    from echoquant.synth import write_suite
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchmark import held_out_suite
 
     analyzer = Analyzer(device="cpu")
     track_line = pipeline.track_line
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="eq_trackers_") as tmp:
-            for preset, offset in (("human", 0), ("rodent", 500_000)):
+            for preset in ("human", "rodent"):
                 folder = Path(tmp) / preset
-                truth = pd.read_csv(write_suite(folder, n, seed=HELD_OUT_SEED + offset, preset=preset,
-                                                compression="mixed", workers=2)).set_index("file")
+                truth = held_out_suite(folder, preset, n).set_index("file")
                 for path in sorted(folder.glob("*.dcm")):
                     cine = read_cine(path)
                     seg = analyzer.predictor.predict(cine)
@@ -64,7 +65,7 @@ def run(n: int) -> pd.DataFrame:
 def markdown(df: pd.DataFrame, n: int) -> str:
     lines = ["# Speckle trackers on the held-out generated suites", "",
              f"`python scripts/compare_trackers.py --n {n}` ({time.strftime('%Y-%m-%d')}, 2 CPU cores, shipped model): "
-             f"{n} clips per preset, seeds as `scripts/benchmark.py` (from {HELD_OUT_SEED:,}, half JPEG). The same "
+             f"{n} clips per preset, the held-out suites of `scripts/benchmark.py` (half JPEG). The same "
              "segmentation and measurement for every tracker; LVEF does not depend on the tracker. GLS: the reported "
              "value (tracked points held on the segmented border); tracking only: the tracked line itself.", "",
              "| preset | tracker | GLS MAE (%) | GLS bias | tracking-only GLS MAE (%) | n | measuring, ms/frame |",
