@@ -14,8 +14,11 @@ from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, vo
 from echoquant.quant.masks import clean_masks
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
-from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
+from echoquant.quant.strain import (SEGMENT_SLICES, line_strain_pct, offset_line, regional_strain_pct,
+                                    snap_to_contour, track_line)
 from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
+from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, segment_wall_motion, summarise_wall_motion,
+                                        wall_thickness_px)
 from echoquant.quant.volumes import frame_volumes
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
@@ -26,6 +29,9 @@ _NAMED = {
     "A4C": ("basal inferoseptal", "mid inferoseptal", "apical septal", "apical lateral", "mid anterolateral",
             "basal anterolateral"),
     "A2C": ("basal inferior", "mid inferior", "apical inferior", "apical anterior", "mid anterior", "basal anterior"),
+    # Parasternal long axis turned apex-up: the inferolateral wall is on the screen's left.
+    "PLAX": ("basal inferolateral", "mid inferolateral", "apical inferolateral", "apical anteroseptal",
+             "mid anteroseptal", "basal anteroseptal"),
 }
 # Calibration problems that make mL meaningless.
 _CALIBRATION_FLAGS = ("calibration_missing", "calibration_untrusted")
@@ -47,24 +53,6 @@ def transducer_point(cine: EchoCine) -> np.ndarray | None:
         return None
     top = rows.min()
     return np.array([float(cols[rows <= top + 2].mean()), float(top)])
-
-
-def _wall_thickness_px(points: np.ndarray, myo: np.ndarray, max_px: float = 80.0) -> np.ndarray:
-    """Myocardial thickness along each contour point's outward normal."""
-    steps = np.arange(0.5, max_px, 0.5)
-    tangent = np.gradient(points, axis=0)
-    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True) + 1e-12
-    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
-    sign = np.sign(np.sum((points - points.mean(axis=0)) * normal, axis=1))
-    sign[sign == 0] = 1
-    normal *= sign[:, None]
-    ray = points[:, None, :] + normal[:, None, :] * steps[None, :, None]
-    inside = map_coordinates(myo.astype(np.float32), [ray[..., 1].ravel(), ray[..., 0].ravel()], order=0,
-                             mode="constant").reshape(ray.shape[:2]) > 0.5
-    # count the first run of myocardium along the ray
-    started = np.cumsum(inside, axis=1) > 0
-    ended = np.cumsum(started & ~inside, axis=1) > 0
-    return (inside & ~ended).sum(axis=1) * 0.5
 
 
 def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat, n_frames: int,
@@ -94,13 +82,52 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
         "regional_curves": regional,
         "fb_failure": endo.fb_failure,
         "midwall": None,
+        "es_points": snapped[beat.es - beat.ed],
+        "regional_es": [float(regional[k, beat.es - beat.ed]) for k in range(len(names))],
     }
     if myo is not None and myo.any():
-        thick = _wall_thickness_px(contour.points, myo)
+        thick = wall_thickness_px(contour.points, myo)
         if np.median(thick) >= 2:
             mid = track_line(frames, offset_line(contour.points, 0.5 * thick), beat.ed, stop, drift_correct=complete)
             out["midwall"] = float(line_strain_pct(mid.positions, spacing)[beat.es - beat.ed])
     return out
+
+
+def _edge_distance(cine: EchoCine) -> np.ndarray:
+    """Distance (px) of every pixel to the outside of the scan sector."""
+    import cv2
+
+    return cv2.distanceTransform(cine.fan_mask.astype(np.uint8), cv2.DIST_L2, 3)
+
+
+# Points closer than this to the sector edge are in the edge's drop-out and clipping.
+_EDGE_PX = 3.0
+
+
+def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict | None, labels: np.ndarray,
+                      edge: np.ndarray, spacing: tuple[float, float] | None, names: tuple[str, ...]) -> WallMotion:
+    """Wall motion of one beat: the tracked material points and tracked regional strain
+    when tracking was run and passed QC, else the ED and ES contours (matched by arc
+    length) and their segments' length change."""
+    ed_pts = contours[b.ed].points
+    if tracked is not None:
+        es_pts, strain = tracked["es_points"], tracked["regional_es"]
+    else:
+        es_pts, strain = contours[b.es].points, None
+    if strain is None:
+        lengths = [np.linalg.norm(np.diff(p[s], axis=0), axis=1).sum() for p in (ed_pts, es_pts)
+                   for s in SEGMENT_SLICES]
+        strain = [float(100.0 * (lengths[6 + k] - lengths[k]) / max(lengths[k], 1e-9)) for k in range(6)]
+    myo_ed, myo_es = labels[b.ed] == LV_MYOCARDIUM, labels[b.es] == LV_MYOCARDIUM
+    thick_ed = wall_thickness_px(ed_pts, myo_ed) if myo_ed.any() else None
+    thick_es = wall_thickness_px(es_pts, myo_es) if myo_es.any() else None
+
+    def near_edge(p: np.ndarray) -> np.ndarray:
+        return map_coordinates(edge, [p[:, 1], p[:, 0]], order=1, mode="constant") < _EDGE_PX
+
+    return segment_wall_motion(ed_pts, es_pts, names, strain_pct=strain, ed_thickness_px=thick_ed,
+                               es_thickness_px=thick_es, spacing_mm=spacing,
+                               at_edge=near_edge(ed_pts) | near_edge(es_pts))
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -258,6 +285,8 @@ def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck) -
     """The result of a loop the gate stopped: every value None, no curves."""
     summary = {k: None for k in _SUMMARY_VALUES}
     summary.update({"n_beats": 0, "n_complete_beats": 0, "beat_source": None, "regional_strain_pct": {},
+                    "wall_motion": NOT_ASSESSED["segments"],
+                    **{k: v for k, v in NOT_ASSESSED.items() if k != "segments"},
                     "view": None, "view_source": None, "view_probability": None, "lv_view": gate.features})
     return QuantResult(summary, [], {}, {}, flags + [gate.flag()], names, [])
 
@@ -331,6 +360,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     beats = [b for b in beats if contours[b.ed] is not None and contours[b.es] is not None][:max_beats]
     beat_results: list[BeatResult] = []
     curves = {vkey: volume, lkey: vols[lkey], ckey: vols[ckey]}
+    tracks: list[dict | None] = []
     for b in beats:
         tracked = None
         if track:
@@ -338,11 +368,18 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
                                   cine.fps, names)
             curves.setdefault("strain_pct", []).append(tracked["curve"])
             curves.setdefault("strain_frames", []).append(np.arange(b.ed, b.ed + len(tracked["curve"])))
+        tracks.append(tracked)
         beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated, seg.lv_area_levels))
 
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
     summary.update({**view, "lv_view": gate.features})
+    edge = _edge_distance(cine)
+    motion = summarise_wall_motion([
+        _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, edge, spacing, names)
+        for b, t in zip(beats, tracks)])
+    wm = motion.to_dict()
+    summary.update({"wall_motion": wm.pop("segments"), **wm})
     landmarks, lm_flags = _landmarks(contours)
     return QuantResult(summary, beat_results, curves, landmarks, flags + qc + withheld + lm_flags, names,
                        [None if c is None else c.points for c in contours])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from echoquant.geometry import method_of_disks, polyline_length
+from echoquant.synth.wallmotion import loop_wall_motion_truth
 from echoquant.synth.heart import SEGMENT_NAMES, HeartMotion, Kinesis, LVShape, solve_motion
 from echoquant.synth.imaging import Imager, ImagingParams, Probe
 from echoquant.synth.overlays import draw_overlays
@@ -582,6 +583,9 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     else:
         rgb = np.repeat(frames[..., None], 3, axis=-1)
     truth, curves = _truth(params, volumes, endo_len, mid_len, seg_len, ed_all, es_all, n)
+    pairs = (ed_all >= 0) & (es_all < n) & (ed_all < es_all)
+    truth["wall_motion"] = loop_wall_motion_truth(endo_px, epi_px, ed_all[pairs].tolist(), es_all[pairs].tolist(),
+                                                  SEGMENT_NAMES[params.view], params.spacing_mm).to_dict()
     truth["kinesis_applied"] = list(motion.kinesis.factors)
     truth["kinesis_softening"] = kinesis_factor
     curves.update(systolic_fraction=f_t, probe_motion=probe_track, endo_contour_px=endo_px, epi_contour_px=epi_px,

@@ -22,7 +22,7 @@ import numpy as np
 
 from echoquant.geometry import method_of_disks, polyline_length
 
-__all__ = ["LVShape", "Kinesis", "HeartMotion", "SEGMENT_NAMES"]
+__all__ = ["LVShape", "Kinesis", "HeartMotion", "SEGMENT_NAMES", "decay_length_mm", "solve_motion"]
 
 SEGMENT_NAMES = {
     "A4C": ("basal inferoseptal", "mid inferoseptal", "apical septal",
@@ -170,7 +170,8 @@ class HeartMotion:
         contraction: radial contraction ``r`` at f = 1 (fraction of half-width).
         atrial_depth_mm: distance below the annulus over which atrial tissue follows
             the annulus less and less (the atrial roof stays put).
-        decay_mm: how fast inward displacement decays outside the endocardium.
+        decay_mm: how fast inward displacement decays outside the endocardium
+            (see :func:`decay_length_mm`).
     """
 
     shape: LVShape
@@ -258,6 +259,16 @@ class HeartMotion:
         return 100.0 * (v0 - v1) / v0, 100.0 * (l1 - l0) / l0
 
 
+def decay_length_mm(shape: LVShape) -> float:
+    """How far (mm) the inward motion of the endocardium reaches into the wall and
+    beyond: 15 mm for a human-sized LV (long axis >= 60 mm), in proportion to the
+    long axis below that. The wall's systolic thickening is the endocardial motion
+    that has decayed across it, about ``r k half-width / decay`` of its thickness, so a
+    fixed 15 mm gave a 7 mm mouse LV 5-10 % thickening instead of the 30-60 % that
+    rodent and human myocardium both show."""
+    return 15.0 * min(1.0, shape.length_mm / 60.0)
+
+
 def solve_motion(
     shape: LVShape,
     kinesis: Kinesis,
@@ -266,7 +277,8 @@ def solve_motion(
     f_es: float = 1.0,
 ) -> HeartMotion:
     """Find the longitudinal shortening and radial contraction that give the
-    requested LVEF and GLS at systolic fraction ``f_es``.
+    requested LVEF and GLS at systolic fraction ``f_es`` (decay length from
+    :func:`decay_length_mm`).
 
     Raises:
         ValueError: when the pair cannot be reached with this shape (e.g. LVEF 70 %
@@ -274,8 +286,10 @@ def solve_motion(
     """
     from scipy.optimize import least_squares
 
+    decay = decay_length_mm(shape)
+
     def residual(p: np.ndarray) -> np.ndarray:
-        m = HeartMotion(shape, kinesis, shortening=p[0], contraction=p[1])
+        m = HeartMotion(shape, kinesis, shortening=p[0], contraction=p[1], decay_mm=decay)
         ef, gls = m.ef_gls(f_es)
         return np.array([ef - lvef_pct, gls - gls_pct])
 
@@ -288,4 +302,4 @@ def solve_motion(
             f"LVEF {lvef_pct:.1f}% with GLS {gls_pct:.1f}% is not reachable for this shape and "
             f"kinesis (closest: LVEF {ef:.1f}%, GLS {gls:.1f}%)"
         )
-    return HeartMotion(shape, kinesis, shortening=float(fit.x[0]), contraction=float(fit.x[1]))
+    return HeartMotion(shape, kinesis, shortening=float(fit.x[0]), contraction=float(fit.x[1]), decay_mm=decay)
