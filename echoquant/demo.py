@@ -30,7 +30,9 @@ def truth_check(results: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     r = results.assign(path_name=results["path"].map(lambda p: Path(str(p)).name))
     m = r.merge(t, on="path_name", suffixes=("", "_true"))
     rows = []
-    for e in ("lvef_pct", "gls_pct", "edv_ml", "esv_ml"):
+    for e in ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi"):
+        if f"{e}_true" not in m.columns:
+            continue
         ok = m[[e, f"{e}_true"]].apply(pd.to_numeric, errors="coerce").dropna()
         err = ok[e] - ok[f"{e}_true"]
         rows.append({"endpoint": e, "n": len(ok), "mae": float(err.abs().mean()) if len(ok) else None,

@@ -6,13 +6,15 @@ import pandas as pd
 
 __all__ = ["ENDPOINTS", "endpoints_in", "exclude", "per_subject"]
 
-# Endpoints compared by default; regional strain columns are added when present.
-ENDPOINTS = ("lvef_pct", "gls_pct", "edv_ml", "esv_ml")
+# Endpoints compared by default; regional strain columns are added when present. The
+# wall-motion endpoints (issue 19) measure infarct extent and remodelling: the ED length
+# of akinetic or dyskinetic wall, the wall motion score index and the thinnest wall.
+ENDPOINTS = ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi", "thinnest_wall_ed_mm")
 
 
 def endpoints_in(df: pd.DataFrame, requested: list[str] | None = None) -> list[str]:
     """Endpoints with at least one value in ``df`` (the requested ones, or the default
-    four plus any regional strain columns)."""
+    :data:`ENDPOINTS` plus any regional strain columns)."""
     if requested:
         missing = [e for e in requested if e not in df.columns]
         if missing:

@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 __all__ = ["CURVE_POINTS", "figures", "load_strain_curves", "primary_table", "render_html"]
 
 CURVE_POINTS = 50
-_LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)"}
+_LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",
+           "akinetic_extent_pct": "akinetic/dyskinetic extent (%)", "wmsi": "wall motion score index",
+           "thinnest_wall_ed_mm": "thinnest ED wall (mm)"}
+# Segment positions of the six-segment model in contour order (names differ by view).
+_POSITIONS = ("basal L", "mid L", "apical L", "apical R", "mid R", "basal R")
+_ABNORMAL = {"hypokinetic": 0.35, "akinetic": 0.7, "dyskinetic": 1.0}  # bar shade per class
 
 
 def load_strain_curves(results_csv: str | Path, results: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -52,9 +57,14 @@ def _png(fig) -> str:
 def _points_and_boxes(report: CohortReport):
     import matplotlib.pyplot as plt
 
-    eps = [e for e in report.design["endpoints"] if not e.startswith("regional_")][:4]
+    eps = [e for e in report.design["endpoints"] if not e.startswith("regional_")][:8]
     tps, groups = report.design["timepoints"], report.design["groups"]
-    fig, axes = plt.subplots(1, len(eps), figsize=(3.6 * len(eps), 3.6), squeeze=False)
+    cols = min(4, len(eps))
+    rows = -(-len(eps) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax in grid.ravel()[len(eps):]:
+        ax.set_visible(False)
+    axes = [grid.ravel()[: len(eps)]]
     rng = np.random.default_rng(0)  # jitter only; fixed so that the picture is reproducible
     colors = plt.get_cmap("tab10")
     for ax, e in zip(axes[0], eps):
@@ -102,6 +112,37 @@ def _strain_curves(report: CohortReport):
     return fig
 
 
+def _segment_classes(report: CohortReport):
+    """Per segment position, group and timepoint: the share of clips whose segment was
+    scored hypokinetic, akinetic or dyskinetic (stacked), from ``wall_motion_classes``."""
+    import matplotlib.pyplot as plt
+
+    tps, groups = report.design["timepoints"], report.design["groups"]
+    clips = report.clips
+    fig, axes = plt.subplots(1, len(tps), figsize=(5.0 * len(tps), 3.4), squeeze=False, sharey=True)
+    width = 0.8 / max(len(groups), 1)
+    for ax, t in zip(axes[0], tps):
+        for gi, g in enumerate(groups):
+            members = report.subjects.loc[report.subjects["group"] == g, "subject_id"]
+            cells = clips.loc[(clips["timepoint"] == t) & clips["subject_id"].isin(members), "wall_motion_classes"]
+            classes = [str(c).split(";") for c in cells.dropna() if len(str(c).split(";")) == len(_POSITIONS)]
+            x = np.arange(len(_POSITIONS)) + (gi - (len(groups) - 1) / 2) * width
+            bottom = np.zeros(len(_POSITIONS))
+            for cls, shade in _ABNORMAL.items():
+                share = np.array([100.0 * np.mean([c[k] == cls for c in classes]) if classes else 0.0
+                                  for k in range(len(_POSITIONS))])
+                ax.bar(x, share, width, bottom=bottom, color=plt.get_cmap("tab10")(gi), alpha=shade,
+                       label=f"{g}: {cls} (n={len(classes)})" if t == tps[0] else None, edgecolor="white", lw=0.3)
+                bottom += share
+        ax.set_xticks(np.arange(len(_POSITIONS)), _POSITIONS, fontsize=7)
+        ax.set_title(f"abnormal wall motion by segment, {t}", fontsize=10)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("% of clips (hypo / akinetic / dyskinetic)")
+    axes[0][0].legend(fontsize=6, ncol=len(groups))
+    fig.tight_layout()
+    return fig
+
+
 def _lvef_vs_gls(report: CohortReport):
     import matplotlib.pyplot as plt
 
@@ -132,6 +173,8 @@ def figures(report: CohortReport) -> dict[str, object]:
         figs["strain_curves"] = _strain_curves(report)
     if {"lvef_pct", "gls_pct"} <= set(report.design["endpoints"]):
         figs["lvef_vs_gls"] = _lvef_vs_gls(report)
+    if "wall_motion_classes" in report.clips.columns and report.clips["wall_motion_classes"].notna().any():
+        figs["wall_motion_by_segment"] = _segment_classes(report)
     return figs
 
 
@@ -207,7 +250,10 @@ means of each subject's clips (or studies) per timepoint. Between groups: Welch'
 Mann-Whitney U, Hedges' g with a percentile bootstrap CI. With a baseline: change from baseline (Welch) and
 ANCOVA (follow-up ~ group + baseline, OLS). With three or more timepoints: linear mixed model value ~ group ×
 time with a random intercept per subject (REML). Holm correction across endpoints within each analysis.
-n per group for 80% power at the observed Hedges' g (two-sided α = 0.05).</p>
+n per group for 80% power at the observed Hedges' g (two-sided α = 0.05). Wall motion: each segment is scored
+normal, hypokinetic, akinetic or dyskinetic from its strain, inward excursion and wall thickening (ASE scale);
+the akinetic/dyskinetic extent is the end-diastolic length of akinetic or dyskinetic segments as % of the
+assessable endocardium, a surrogate of infarct size.</p>
 <h2>Primary results</h2>{_table(report.primary, key_cols)}
 <h2>Plots</h2>{imgs}
 <h2>All comparisons</h2>{_table(report.stats, key_cols + ['p_mannwhitney', 'hedges_g_ci_low', 'hedges_g_ci_high'])}

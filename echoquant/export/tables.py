@@ -28,6 +28,7 @@ __all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "resul
 N_SEGMENTS = 6
 _REGIONAL = [f"regional_strain_{k}_pct" for k in range(1, N_SEGMENTS + 1)]
 _INTERVALS = [f"{v}_ci_{side}" for v in ("lvef", "gls", "edv", "esv") for side in ("low", "high")]
+_WALL_MOTION = ["wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable", "wall_motion_classes"]
 
 RESULT_COLUMNS = [
     "path", "status", "error_code", "error",
@@ -44,17 +45,22 @@ RESULT_COLUMNS = [
     *_INTERVALS, "view_source", "view_probability",
     # Added with study-level results (issue 20): pairs clips of one study without a Study UID.
     "study_date",
+    # Added with regional wall motion (issue 19): wall motion score index (1-4), ED length
+    # of akinetic or dyskinetic wall (% of the assessable length), the thinnest segment's
+    # ED wall thickness, and each segment's class in regional_segments order.
+    *_WALL_MOTION,
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
-                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date")
+                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
 _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct", "lvef_sd_pct",
                  "gls_sd_pct", "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source",
-                 "heart_rate_bpm_measured", *_INTERVALS, "view_source", "view_probability")
+                 "heart_rate_bpm_measured", *_INTERVALS, "view_source", "view_probability",
+                 "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable")
 
 
 def _round(v: Any, digits: int = 6) -> Any:
@@ -95,6 +101,8 @@ def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256
     for k, col in enumerate(_REGIONAL):
         row[col] = regional.get(names[k]) if k < len(names) else None
     row["regional_segments"] = ";".join(names)
+    motion = summary.get("wall_motion") or []
+    row["wall_motion_classes"] = ";".join(m["wall_motion"] for m in motion) if motion else None
     row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
                 "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
                 "content_sha256": content_sha256, "elapsed_s": elapsed_s})

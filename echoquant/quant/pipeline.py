@@ -14,11 +14,10 @@ from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, vo
 from echoquant.quant.masks import clean_masks
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
-from echoquant.quant.strain import (SEGMENT_SLICES, line_strain_pct, offset_line, regional_strain_pct,
-                                    snap_to_contour, track_line)
+from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
 from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
-from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, segment_wall_motion, summarise_wall_motion,
-                                        wall_thickness_px)
+from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
+                                        summarise_wall_motion, wall_thickness_px)
 from echoquant.quant.volumes import frame_volumes
 from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
@@ -82,7 +81,10 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
         "regional_curves": regional,
         "fb_failure": endo.fb_failure,
         "midwall": None,
-        "es_points": snapped[beat.es - beat.ed],
+        # Wall motion: where the tracked material points went (excursion), and the
+        # segmented border they lie on (thickness).
+        "es_points": endo.positions[beat.es - beat.ed],
+        "es_border_points": snapped[beat.es - beat.ed],
         "regional_es": [float(regional[k, beat.es - beat.ed]) for k in range(len(names))],
     }
     if myo is not None and myo.any():
@@ -93,41 +95,18 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
     return out
 
 
-def _edge_distance(cine: EchoCine) -> np.ndarray:
-    """Distance (px) of every pixel to the outside of the scan sector."""
-    import cv2
-
-    return cv2.distanceTransform(cine.fan_mask.astype(np.uint8), cv2.DIST_L2, 3)
-
-
-# Points closer than this to the sector edge are in the edge's drop-out and clipping.
-_EDGE_PX = 3.0
-
-
 def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict | None, labels: np.ndarray,
                       edge: np.ndarray, spacing: tuple[float, float] | None, names: tuple[str, ...]) -> WallMotion:
     """Wall motion of one beat: the tracked material points and tracked regional strain
     when tracking was run and passed QC, else the ED and ES contours (matched by arc
     length) and their segments' length change."""
-    ed_pts = contours[b.ed].points
-    if tracked is not None:
-        es_pts, strain = tracked["es_points"], tracked["regional_es"]
+    if tracked:
+        es_pts, border, strain = tracked["es_points"], tracked["es_border_points"], tracked["regional_es"]
     else:
-        es_pts, strain = contours[b.es].points, None
-    if strain is None:
-        lengths = [np.linalg.norm(np.diff(p[s], axis=0), axis=1).sum() for p in (ed_pts, es_pts)
-                   for s in SEGMENT_SLICES]
-        strain = [float(100.0 * (lengths[6 + k] - lengths[k]) / max(lengths[k], 1e-9)) for k in range(6)]
-    myo_ed, myo_es = labels[b.ed] == LV_MYOCARDIUM, labels[b.es] == LV_MYOCARDIUM
-    thick_ed = wall_thickness_px(ed_pts, myo_ed) if myo_ed.any() else None
-    thick_es = wall_thickness_px(es_pts, myo_es) if myo_es.any() else None
-
-    def near_edge(p: np.ndarray) -> np.ndarray:
-        return map_coordinates(edge, [p[:, 1], p[:, 0]], order=1, mode="constant") < _EDGE_PX
-
-    return segment_wall_motion(ed_pts, es_pts, names, strain_pct=strain, ed_thickness_px=thick_ed,
-                               es_thickness_px=thick_es, spacing_mm=spacing,
-                               at_edge=near_edge(ed_pts) | near_edge(es_pts))
+        es_pts, border, strain = contours[b.es].points, None, None
+    return beat_wall_motion(contours[b.ed].points, es_pts, labels[b.ed] == LV_MYOCARDIUM,
+                            labels[b.es] == LV_MYOCARDIUM, edge, names, spacing_mm=spacing, strain_pct=strain,
+                            es_border_points=border)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -374,7 +353,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
     summary.update({**view, "lv_view": gate.features})
-    edge = _edge_distance(cine)
+    edge = sector_edge_distance(cine.fan_mask)
     motion = summarise_wall_motion([
         _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, edge, spacing, names)
         for b, t in zip(beats, tracks)])

@@ -15,12 +15,15 @@ import numpy as np
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
 
-__all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT"]
+__all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "write_params", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT"]
 
 TRUTH_COLUMNS = [
     "file", "subject_id", "group", "timepoint", "view", "lvef_pct", "gls_pct", "edv_ml", "esv_ml",
     "ed_frame", "es_frame", "gls_midwall_pct", "species", "pathology", "fps", "heart_rate_bpm",
     "spacing_mm", "n_frames", "compression", "seed", "labels",
+    # Added with wall motion (issue 19): the exact wall motion of the loop, segments in
+    # screen order (the screen-left wall first, apex up), as a measured contour runs.
+    "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "wall_motion_classes", "wall_motion_segments",
 ]
 
 
@@ -78,7 +81,18 @@ def write_case(case: SynthCase, out_dir: str | Path, name: str, *, compression: 
         "gls_midwall_pct": round(t["gls_midwall_pct"], 4), "species": p.species, "pathology": p.pathology,
         "fps": round(p.fps, 4), "heart_rate_bpm": round(p.heart_rate_bpm, 3), "spacing_mm": round(p.spacing_mm, 6),
         "n_frames": int(case.frames.shape[0]), "compression": compression, "seed": p.seed, "labels": labels_path.name,
+        **_wall_motion_cells(t.get("wall_motion")),
     }
+
+
+def _wall_motion_cells(wm: dict[str, Any] | None) -> dict[str, Any]:
+    if not wm:
+        return {}
+    return {"wmsi": None if wm["wmsi"] is None else round(wm["wmsi"], 4),
+            "akinetic_extent_pct": None if wm["akinetic_extent_pct"] is None else round(wm["akinetic_extent_pct"], 3),
+            "thinnest_wall_ed_mm": None if wm["thinnest_wall_ed_mm"] is None else round(wm["thinnest_wall_ed_mm"], 4),
+            "wall_motion_classes": ";".join(s["wall_motion"] for s in wm["segments"]),
+            "wall_motion_segments": ";".join(s["name"] for s in wm["segments"])}
 
 
 def _json_default(o: Any) -> Any:
@@ -145,12 +159,20 @@ def write_suite(out_dir: str | Path, n: int, *, seed: int = 0, preset: str = "hu
     Returns:
         Path of ``truth.csv``.
     """
+    params = [sample_params(preset, seed * 100003 + i, **dict(overrides)) for i in range(n)]
+    return write_params(out_dir, params, compression=compression, workers=workers)
+
+
+def write_params(out_dir: str | Path, params: list[CaseParams], *, compression: str = "none",
+                 workers: int = 1) -> Path:
+    """Generate the given cases (``case_00000.dcm``...) into ``out_dir`` with a
+    ``truth.csv``; ``compression`` as in :func:`write_suite`.
+
+    Returns:
+        Path of ``truth.csv``.
+    """
     out = Path(out_dir)
-    jobs = []
-    for i in range(n):
-        case_seed = seed * 100003 + i
-        params = sample_params(preset, case_seed, **dict(overrides))
-        jobs.append(_Job(params, str(out), f"case_{i:05d}", _compression_for(i, compression)))
+    jobs = [_Job(p, str(out), f"case_{i:05d}", _compression_for(i, compression)) for i, p in enumerate(params)]
     rows = _run_all(jobs, workers)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "truth.csv"
@@ -202,7 +224,10 @@ def write_study_pairs(out_dir: str | Path, n: int, *, seed: int = 0, preset: str
 class GroupSpec:
     """One study group: subjects and the distribution of their true endpoints.
 
-    ``*_change`` values are the mean change from the first to the last timepoint."""
+    ``*_change`` values are the mean change from the first to the last timepoint;
+    ``infarct_change`` is that of the kinesis factor (fraction of normal motion) of the
+    heart's abnormal segments (factor < 0.5): positive when infarcted wall recovers
+    motion (a salvaged border zone), negative when it stops moving or bulges."""
 
     name: str
     n_subjects: int
@@ -214,6 +239,7 @@ class GroupSpec:
     gls_change: float = 0.0
     change_sd: float = 2.0
     pathology: str = "infarct"
+    infarct_change: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -236,11 +262,14 @@ class CohortSpec:
         return cls(groups=groups, **rest)
 
 
-# A preclinical infarct study: treated mice recover LVEF and GLS, controls worsen a little.
+# A preclinical infarct study: treated mice recover LVEF and GLS and part of the
+# infarcted wall moves again; in controls LVEF worsens a little and the scar stays.
 DEMO_COHORT = CohortSpec(
     groups=(
-        GroupSpec("control", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=-3.0, gls_change=0.8),
-        GroupSpec("treated", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=8.0, gls_change=-3.0),
+        GroupSpec("control", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=-3.0, gls_change=0.8,
+                  infarct_change=-0.05),
+        GroupSpec("treated", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=8.0, gls_change=-3.0,
+                  infarct_change=0.45),
     ),
     timepoints=("baseline", "week4"),
     clips_per_subject=1,
@@ -249,6 +278,15 @@ DEMO_COHORT = CohortSpec(
 )
 
 _ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase")
+
+
+def _kinesis_at(kinesis: tuple[float, ...], change: float, frac: float) -> tuple[float, ...]:
+    """A heart's kinesis at a later timepoint: abnormal segments (factor < 0.5) moved by
+    ``frac * change``, never past normal."""
+    k = np.asarray(kinesis, dtype=np.float64)
+    abnormal = k < 0.5
+    k[abnormal] = np.minimum(k[abnormal] + frac * change, 1.0)
+    return tuple(float(x) for x in k)
 
 
 def _subject_value(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float) -> float:
@@ -296,6 +334,7 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
                     clip = sample_params(spec.preset, clip_seed, pathology=group.pathology, view=heart.view,
                                          **spec.overrides)
                     params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
+                    params = replace(params, kinesis=_kinesis_at(heart.kinesis, group.infarct_change, frac))
                     name = f"{code}_{tp}_clip{ci + 1}"
                     identity = DicomIdentity(patient_id=code, seed_text=f"cohort-{seed}-{name}",
                                              study_uid=None, extra={"ClinicalTrialTimePointID": tp})
