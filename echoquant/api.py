@@ -89,6 +89,21 @@ class EchoResult:
         """95 % interval of ESV (mL)."""
         return self._ci("esv")
 
+    @property
+    def wmsi(self) -> float | None:
+        """Wall motion score index, 1 (normal) to 4 (see :mod:`echoquant.quant.wallmotion`)."""
+        return self.quant.summary.get("wmsi")
+
+    @property
+    def akinetic_extent_pct(self) -> float | None:
+        """ED endocardial length of akinetic or dyskinetic segments, % of the assessable length."""
+        return self.quant.summary.get("akinetic_extent_pct")
+
+    @property
+    def wall_motion(self) -> dict[str, str]:
+        """Each segment's wall-motion class by segment name (``"not_assessable"`` where not seen well)."""
+        return {m["name"]: m["wall_motion"] for m in self.quant.summary.get("wall_motion") or []}
+
     def _ci(self, name: str) -> tuple[float | None, float | None]:
         return self.quant.summary.get(f"{name}_ci_low"), self.quant.summary.get(f"{name}_ci_high")
 

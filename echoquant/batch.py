@@ -245,8 +245,9 @@ def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchO
     if options.overlays:
         from echoquant.export.overlays import write_contour_gif, write_curves_png
 
+        classes = [m["wall_motion"] for m in result.quant.summary.get("wall_motion") or []]
         write_contour_gif(out / "overlays" / f"{item.clip_id}.gif", item.cine, result.quant.contours_px,
-                          result.ed_frames, result.es_frames)
+                          result.ed_frames, result.es_frames, segment_classes=classes or None)
         write_curves_png(out / "overlays" / f"{item.clip_id}_curves.png", result, title=item.path.name)
     if options.sr:
         if item.path.suffix.lower() in VIDEO_SUFFIXES:

@@ -17,11 +17,15 @@ from echoquant.io.cine import EchoCine
 if TYPE_CHECKING:
     from echoquant.api import EchoResult
 
-__all__ = ["LABEL_COLORS", "draw_labels", "draw_contour", "write_contour_gif", "write_curves_png"]
+__all__ = ["LABEL_COLORS", "WALL_MOTION_COLORS", "draw_labels", "draw_contour", "draw_segments",
+           "write_contour_gif", "write_curves_png"]
 
 # RGB per label: LV cavity red, myocardium blue, LA green.
 LABEL_COLORS = {1: (255, 60, 60), 2: (60, 200, 255), 3: (80, 255, 80)}
 _ED, _ES = (255, 60, 60), (80, 160, 255)
+# RGB per wall-motion class (echoquant.quant.wallmotion).
+WALL_MOTION_COLORS = {"normal": (60, 220, 90), "hypokinetic": (255, 220, 0), "akinetic": (255, 120, 0),
+                      "dyskinetic": (230, 40, 200), "not_assessable": (150, 150, 150)}
 
 
 def draw_labels(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -51,6 +55,24 @@ def draw_contour(frame: np.ndarray, points: np.ndarray | None, color: tuple[int,
     return rgb
 
 
+def draw_segments(frame: np.ndarray, points: np.ndarray | None, classes: Sequence[str], tag: str = "",
+                  scale: int = 1) -> np.ndarray:
+    """Draw an LV contour with each of its six segments coloured by its wall-motion
+    class (:data:`WALL_MOTION_COLORS`) and ``tag`` (e.g. ``"ED"``) in the corner; RGB uint8."""
+    from echoquant.quant.strain import SEGMENT_SLICES
+
+    rgb = np.ascontiguousarray(draw_contour(frame, None, scale=scale))
+    if points is not None and len(points) == SEGMENT_SLICES[-1].stop:
+        pts = np.round((points + 0.5) * scale - 0.5).astype(np.int32)
+        for sl, cls in zip(SEGMENT_SLICES, classes):
+            color = WALL_MOTION_COLORS.get(cls, WALL_MOTION_COLORS["not_assessable"])
+            cv2.polylines(rgb, [pts[sl]], False, color, max(1, scale), lineType=cv2.LINE_AA)
+    if tag:
+        cv2.putText(rgb, tag, (3, 12 * max(1, scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * max(1, scale), (255, 255, 255),
+                    1, cv2.LINE_AA)
+    return rgb
+
+
 def _sector_crop(cine: EchoCine) -> tuple[slice, slice]:
     rows, cols = np.nonzero(cine.fan_mask)
     if len(rows) == 0:
@@ -59,9 +81,12 @@ def _sector_crop(cine: EchoCine) -> tuple[slice, slice]:
 
 
 def write_contour_gif(path: str | Path, cine: EchoCine, contours: Sequence[np.ndarray | None],
-                      ed_frames: Sequence[int] = (), es_frames: Sequence[int] = (), max_width: int = 320) -> Path:
+                      ed_frames: Sequence[int] = (), es_frames: Sequence[int] = (), max_width: int = 320,
+                      segment_classes: Sequence[str] | None = None) -> Path:
     """The loop cropped to its sector with the traced contour on every frame; ED
-    frames drawn red, ES frames blue, others yellow."""
+    frames drawn red, ES frames blue, others yellow. With ``segment_classes`` (the six
+    wall-motion classes in contour order) each segment is coloured by its class
+    (:data:`WALL_MOTION_COLORS`) and ED/ES frames are tagged in the corner instead."""
     import imageio.v3 as iio
 
     rs, cs = _sector_crop(cine)
@@ -71,8 +96,12 @@ def write_contour_gif(path: str | Path, cine: EchoCine, contours: Sequence[np.nd
     out = []
     for t, frame in enumerate(cine.frames):
         pts = None if contours[t] is None else contours[t] - np.array([cs.start or 0, rs.start or 0])
-        color = _ED if t in ed else _ES if t in es else (255, 220, 0)
-        img = draw_contour(frame[rs, cs], pts, color, scale)
+        if segment_classes:
+            img = draw_segments(frame[rs, cs], pts, segment_classes, "ED" if t in ed else "ES" if t in es else "",
+                                scale)
+        else:
+            color = _ED if t in ed else _ES if t in es else (255, 220, 0)
+            img = draw_contour(frame[rs, cs], pts, color, scale)
         if img.shape[1] > max_width:
             f = max_width / img.shape[1]
             img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
@@ -108,7 +137,10 @@ def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> P
     axes[1].set_xlabel("frame (red dashed ED, blue dotted ES)")
     lvef = "withheld" if result.lvef_pct is None else f"{result.lvef_pct:.1f}%"
     gls = "withheld" if result.gls_pct is None else f"{result.gls_pct:.1f}%"
-    axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {result.quant.summary.get('n_beats')}", fontsize=9)
+    summary = result.quant.summary
+    extent = summary.get("akinetic_extent_pct")
+    wm = "" if extent is None else f", WMSI {summary['wmsi']:.2f}, akinetic extent {extent:.0f}%"
+    axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {summary.get('n_beats')}{wm}", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)

@@ -156,6 +156,13 @@ def excursion_pct(ed_points: np.ndarray, es_points: np.ndarray, spacing_mm: tupl
     tilts toward it, and the remote wall, moving normally, would seem to move less.
     Points close to the centre line (the apex tip) weigh less: a segment's value is
     the sum of distance changes over the sum of ED distances.
+
+    One contour pair cannot tell a turning heart from walls that move unequally: with
+    one whole wall moving 30 % inward and the other not at all, 16-27 % and 4-14 % are
+    measured (basal, mid, apical: 16/14, 22/8, 27/4 %) (a floating centre line gives 18-27 % and 3-12 %; no rotation correction,
+    exact on this case, mistakes a 5 degree turn of a real heart for +/-20 % basal
+    excursion). Localised scar (an akinetic apex beside moving walls) is measured to
+    within 3.5 points (segments share their border points). Strain, half of the index, is not affected by rigid motion at all.
     """
     ed = _to_mm(ed_points, spacing_mm)
     es = _superimpose(ed, _to_mm(es_points, spacing_mm))
