@@ -55,12 +55,13 @@ def score_pair(labels: np.ndarray, fan_mask: np.ndarray, apex_hint: np.ndarray |
             for s in wm.segments]
 
 
-def evaluate(root: Path, min_lvef: float, split: str = "valid", model: bool = True) -> pd.DataFrame:
-    """Per-segment rows of every ``split`` patient with reference LVEF >= ``min_lvef``,
-    from the expert outlines and (``model``) the shipped model's."""
+def evaluate(root: Path, min_lvef: float, split: str = "valid", model: bool = True,
+             max_lvef: float = 100.0) -> pd.DataFrame:
+    """Per-segment rows of every ``split`` patient with ``min_lvef`` <= reference LVEF <
+    ``max_lvef``, from the expert outlines and (``model``) the shipped model's."""
     patients = pd.read_csv(root / "patients.csv")
-    normal = set(patients.loc[(patients["split"] == split) & (patients["lvef_reference_pct"] >= min_lvef),
-                              "patient"])
+    lvef = patients["lvef_reference_pct"]
+    normal = set(patients.loc[(patients["split"] == split) & (lvef >= min_lvef) & (lvef < max_lvef), "patient"])
     predictor = Predictor(None, device="auto", temporal_window=1) if model else None
     rows = []
     with tempfile.TemporaryDirectory(prefix="echoquant_wm_camus_") as tmp:
@@ -87,10 +88,10 @@ def evaluate(root: Path, min_lvef: float, split: str = "valid", model: bool = Tr
     return pd.DataFrame(rows)
 
 
-def render(df: pd.DataFrame, min_lvef: float, split: str = "valid") -> str:
+def render(df: pd.DataFrame, min_lvef: float, split: str = "valid", max_lvef: float = 100.0) -> str:
     cmd = "python scripts/eval_wall_motion_camus.py " + " ".join(sys.argv[1:])
-    lines = [f"# Wall-motion false alarms on real echo: CAMUS {split}, reference LVEF >= "
-             f"{min_lvef:.0f} %", "",
+    upper = "" if max_lvef >= 100 else f" and < {max_lvef:.0f} %"
+    lines = [f"# Wall motion on real echo: CAMUS {split}, reference LVEF >= {min_lvef:.0f} %{upper}", "",
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, command: `{cmd}`. "
              f"{df['patient'].nunique()} patients; each view's ED/ES pair scored from the expert outlines and from "
              "the shipped model's (`echoquant_lv_unet`), contours matched by arc length (no tracking: CAMUS has "
@@ -128,15 +129,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("camus", type=Path)
     ap.add_argument("--min-lvef", type=float, default=55.0)
+    ap.add_argument("--max-lvef", type=float, default=100.0, help="only patients below this reference LVEF")
     ap.add_argument("--split", default="valid", help="valid (the check) or train (where the normal references "
                     "of echoquant.quant.wallmotion come from)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--csv", type=Path, default=None, help="per-segment rows")
     args = ap.parse_args()
-    df = evaluate(args.camus, args.min_lvef, args.split)
+    df = evaluate(args.camus, args.min_lvef, args.split, max_lvef=args.max_lvef)
     if args.csv:
         df.to_csv(args.csv, index=False)
-    text = render(df, args.min_lvef, args.split)
+    text = render(df, args.min_lvef, args.split, args.max_lvef)
     print(text)
     if args.out:
         args.out.write_text(text)
