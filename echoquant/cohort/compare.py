@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from echoquant import __version__
-from echoquant._files import atomic_path, atomic_write_text
+from echoquant._files import atomic_path, atomic_write_bytes, atomic_write_text
 from echoquant.cohort.aggregate import endpoints_in, exclude, per_subject
 from echoquant.cohort.design import CohortInputError, assign_subjects, check_groups, order_timepoints
 from echoquant.cohort.stats import ancova, describe, holm, icc_oneway, mixed_model, two_groups
@@ -59,8 +59,9 @@ class CohortReport:
                 "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
 
     def write(self, out_dir: str | Path, *, html: bool = True) -> list[Path]:
-        """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv`` and
-        ``report.html`` into ``out_dir`` (each atomically)."""
+        """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv``,
+        ``report.html`` and its figures as ``figures/<name>.png`` into ``out_dir`` (each
+        atomically)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -71,9 +72,14 @@ class CohortReport:
         atomic_write_text(out / "stats.json", json.dumps(self.to_dict(), indent=1))
         written.append(out / "stats.json")
         if html:
-            from echoquant.cohort.report import render_html
+            from echoquant.cohort.report import figure_pngs, render_html
 
-            atomic_write_text(out / "report.html", render_html(self))
+            pngs = figure_pngs(self)
+            (out / "figures").mkdir(exist_ok=True)
+            for name, png in pngs.items():
+                atomic_write_bytes(out / "figures" / f"{name}.png", png)
+                written.append(out / "figures" / f"{name}.png")
+            atomic_write_text(out / "report.html", render_html(self, pngs))
             written.append(out / "report.html")
         return written
 

@@ -17,7 +17,7 @@ from echoquant import __version__
 if TYPE_CHECKING:
     from echoquant.cohort.compare import CohortReport
 
-__all__ = ["CURVE_POINTS", "figures", "load_strain_curves", "primary_table", "render_html"]
+__all__ = ["CURVE_POINTS", "figure_pngs", "figures", "load_strain_curves", "primary_table", "render_html"]
 
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",
@@ -45,13 +45,18 @@ def load_strain_curves(results_csv: str | Path, results: pd.DataFrame) -> dict[s
     return out
 
 
-def _png(fig) -> str:
+def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
+
+
+def figure_pngs(report: CohortReport) -> dict[str, bytes]:
+    """The report's figures (:func:`figures`) as PNG bytes by name."""
+    return {name: _png(fig) for name, fig in figures(report).items()}
 
 
 def _points_and_boxes(report: CohortReport):
@@ -229,13 +234,15 @@ def _level_sentence(level: str) -> str:
     return "Values are per clip (single-plane method of disks from each loop, results.csv)."
 
 
-def render_html(report: CohortReport) -> str:
-    """The whole report as one HTML string with plots embedded as base64 PNG."""
+def render_html(report: CohortReport, pngs: dict[str, bytes] | None = None) -> str:
+    """The whole report as one HTML string with plots embedded as base64 PNG
+    (``pngs`` from :func:`figure_pngs`, made here when not given)."""
     d = report.design
     key_cols = ["endpoint", "analysis", "timepoint", "group", "reference", "n", "ref_n", "mean", "ref_mean",
                 "diff", "ci_low", "ci_high", "p_value", "p_holm", "test", "hedges_g", "n_per_group_80pct_power"]
-    imgs = "".join(f'<h3>{html.escape(name.replace("_", " "))}</h3><img src="data:image/png;base64,{_png(f)}">'
-                   for name, f in figures(report).items())
+    pngs = figure_pngs(report) if pngs is None else pngs
+    imgs = "".join(f'<h3>{html.escape(name.replace("_", " "))}</h3>'
+                   f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">' for name, png in pngs.items())
     n_subj = ", ".join(f"{html.escape(g)}: {n}" for g, n in d["n_subjects"].items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>echoquant cohort report</title>
 <style>{_CSS}</style></head><body>

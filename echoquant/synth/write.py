@@ -269,7 +269,7 @@ DEMO_COHORT = CohortSpec(
         GroupSpec("control", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=-3.0, gls_change=0.8,
                   infarct_change=-0.05),
         GroupSpec("treated", 10, lvef_mean=38.0, lvef_sd=5.0, gls_mean=-12.0, gls_sd=1.8, lvef_change=8.0, gls_change=-3.0,
-                  infarct_change=0.45),
+                  infarct_change=0.3),
     ),
     timepoints=("baseline", "week4"),
     clips_per_subject=1,
