@@ -21,6 +21,7 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     ExplicitVRLittleEndian,
     PYDICOM_IMPLEMENTATION_UID,
+    UltrasoundImageStorage,
     UltrasoundMultiFrameImageStorage,
     generate_uid,
 )
@@ -122,8 +123,10 @@ def write_us_dicom(
     jpeg_quality: int = 90,
     frame_time_vector_ms: Sequence[float] | None = None,
     cine_rate: float | None = None,
+    multiframe: bool = True,
 ) -> Path:
-    """Write a loop as Ultrasound Multi-frame Image Storage.
+    """Write a loop as Ultrasound Multi-frame Image Storage (or, ``multiframe=False``,
+    one frame as Ultrasound Image Storage: an M-mode screen, a still).
 
     Args:
         path: output file; written to a temporary name and renamed, so a reader
@@ -137,6 +140,8 @@ def write_us_dicom(
         jpeg_quality: Pillow JPEG quality.
         frame_time_vector_ms: optional FrameTimeVector (first value 0).
         cine_rate: optional CineRate.
+        multiframe: False writes the single frame of ``frames`` as Ultrasound Image
+            Storage (no NumberOfFrames, no frame timing).
 
     Returns:
         The path written.
@@ -149,15 +154,18 @@ def write_us_dicom(
     identity = identity or DicomIdentity()
     path = Path(path)
     n, rows, cols = frames.shape[:3]
+    if not multiframe and n != 1:
+        raise ValueError(f"a single-frame file holds one frame, got {n}")
+    sop_class = UltrasoundMultiFrameImageStorage if multiframe else UltrasoundImageStorage
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = identity.uid("sop")
     meta.TransferSyntaxUID = JPEGBaseline8Bit if compression == "jpeg" else ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = identity.uid("study")
     ds.SeriesInstanceUID = identity.uid("series")
@@ -176,12 +184,13 @@ def write_us_dicom(
         item = Dataset()
         item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, "SCT", meaning
         ds.ViewCodeSequence = DicomSequence([item])
-    ds.NumberOfFrames = n
+    if multiframe:
+        ds.NumberOfFrames = n
     ds.Rows, ds.Columns = rows, cols
     ds.BitsAllocated = ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0
-    if frame_time_ms is not None:
+    if frame_time_ms is not None and multiframe:
         ds.FrameTime = f"{frame_time_ms:.6g}"
         ds.FrameIncrementPointer = 0x00181063
     if frame_time_vector_ms is not None:

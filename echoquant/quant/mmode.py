@@ -1,0 +1,408 @@
+"""M-mode measurement: walls and cavity traced along time, every beat measured.
+
+The strip (depth down, time along) is traced by dynamic programming: each boundary is
+the path through the columns that collects the most edge contrast of its kind while
+moving at most a few pixels from one column to the next. First the LV cavity's two
+borders (the septal endocardium, bright above dark; the posterior endocardium, dark
+above bright) inside the darkest wide band of the strip, then the septum's right
+ventricular side and the posterior epicardium at a wall's thickness from them. ED is
+each ECG R wave (when the ECG shares the strip's time axis), else each largest
+diameter; ES the smallest diameter before the next ED, both refined below a column by
+a parabola through the curve around the extreme.
+
+Formulas (diameters at ED and ES of each beat; the summary is the median over beats):
+
+* FS = (LVIDd - LVIDs) / LVIDd;
+* Teichholz volume ``V = 7 / (2.4 + D) D^3``: human D in cm gives mL; the rodent
+  convention (VisualSonics Vevo LAB) puts D in mm and reads µL;
+* LV mass, human: ASE cube formula (Devereux), ``0.8 x 1.04 x [(IVSd + LVIDd +
+  LVPWd)^3 - LVIDd^3] + 0.6`` g with cm; rodent: ``0.8 x 1.053 x [(IVSd + LVIDd +
+  LVPWd)^3 - LVIDd^3]`` mg with mm (1.053 mg/mm^3 myocardial density; the 0.8 is the
+  same correction the ASE formula applies, Vevo's "LV Mass Corrected").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
+from scipy.signal import find_peaks, savgol_filter
+
+from echoquant.flags import make_flag
+from echoquant.quant.cycle import cycle_frames
+
+__all__ = ["teichholz_ml", "lv_mass", "MModeBeat", "MModeResult", "trace_walls", "measure_mmode",
+           "MMODE_PLAUSIBLE"]
+
+# Plausible values by species (outside: withheld with a flag).
+MMODE_PLAUSIBLE = {
+    "human": {"lvidd_mm": (25.0, 90.0), "fs_pct": (3.0, 70.0), "ivsd_mm": (3.0, 30.0), "lvpwd_mm": (3.0, 30.0)},
+    "rodent": {"lvidd_mm": (1.5, 12.0), "fs_pct": (3.0, 75.0), "ivsd_mm": (0.2, 3.5), "lvpwd_mm": (0.2, 3.5)},
+}
+
+
+def teichholz_ml(d_mm: float, rodent: bool) -> float:
+    """Teichholz volume (mL) of an internal diameter (mm): the human formula in cm and
+    mL, or the rodent (Vevo) convention in mm and µL, returned in mL."""
+    d = d_mm if rodent else d_mm / 10.0
+    v = 7.0 / (2.4 + d) * d**3
+    return v / 1000.0 if rodent else v
+
+
+def lv_mass(ivsd_mm: float, lvidd_mm: float, lvpwd_mm: float, rodent: bool) -> float:
+    """LV mass by the cube formula: grams for humans (ASE, cm), milligrams for rodents
+    (mm, 1.053 mg/mm^3), both with the 0.8 correction."""
+    if rodent:
+        return 0.8 * 1.053 * ((ivsd_mm + lvidd_mm + lvpwd_mm) ** 3 - lvidd_mm**3)
+    cm = np.array([ivsd_mm, lvidd_mm, lvpwd_mm]) / 10.0
+    return float(0.8 * 1.04 * ((cm.sum()) ** 3 - cm[1] ** 3) + 0.6)
+
+
+@dataclass
+class MModeBeat:
+    """One beat: ED and ES times (s from the strip's first column; columns when the
+    strip has no time axis) and the values at them."""
+
+    ed_time: float
+    es_time: float
+    lvidd_mm: float
+    lvids_mm: float
+    ivsd_mm: float
+    ivss_mm: float
+    lvpwd_mm: float
+    lvpws_mm: float
+    fs_pct: float
+    lvef_teichholz_pct: float
+    lv_mass: float
+
+
+@dataclass
+class MModeResult:
+    """Everything measured on one M-mode strip.
+
+    Attributes:
+        summary: ``lvidd_mm, lvids_mm, ivsd_mm, ivss_mm, lvpwd_mm, lvpws_mm, fs_pct,
+            lvef_teichholz_pct, edv_teichholz_ml, esv_teichholz_ml, lv_mass_g`` (human) or
+            ``lv_mass_mg`` (rodent), ``heart_rate_bpm_measured, n_beats, species``
+            (medians over beats; None when withheld). Lengths are in pixels, not mm,
+            without a depth calibration (``unit``).
+        beats: per-beat values.
+        boundaries_px: ``(4, T)`` traced rows: septum top (RV side), septal
+            endocardium, posterior endocardium, posterior epicardium.
+        flags: ``"code: reason"`` strings.
+    """
+
+    summary: dict[str, Any]
+    beats: list[MModeBeat] = field(default_factory=list)
+    boundaries_px: np.ndarray | None = field(default=None, repr=False)
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from echoquant.quant.result import _clean
+
+        return _clean({"summary": self.summary, "beats": [asdict(b) for b in self.beats], "flags": self.flags,
+                       "boundaries_px": None if self.boundaries_px is None else np.round(self.boundaries_px, 2)})
+
+
+# ------------------------------------------------------------------- tracing
+
+
+def _dp_path(score: np.ndarray, max_step: int, penalty: float) -> np.ndarray:
+    """Row index per column maximising the summed ``score`` minus ``penalty`` per row
+    moved, moving at most ``max_step`` rows between columns (Viterbi)."""
+    rows, cols = score.shape
+    total = score[:, 0].copy()
+    back = np.zeros((rows, cols), dtype=np.int32)
+    offsets = np.arange(-max_step, max_step + 1)
+    idx = np.arange(rows)
+    for t in range(1, cols):
+        best = np.full(rows, -np.inf)
+        arg = np.zeros(rows, dtype=np.int32)
+        for o in offsets:
+            src = idx - o
+            ok = (src >= 0) & (src < rows)
+            cand = np.full(rows, -np.inf)
+            cand[ok] = total[src[ok]] - penalty * abs(o)
+            better = cand > best
+            best[better], arg[better] = cand[better], src[better]
+        total = best + score[:, t]
+        back[:, t] = arg
+    path = np.zeros(cols, dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for t in range(cols - 1, 0, -1):
+        path[t - 1] = back[path[t], t]
+    return path
+
+
+def _sides(img: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the ``k`` rows above and the ``k`` rows below each row."""
+    pad = np.pad(img, ((k, k), (0, 0)), mode="edge")
+    c = np.cumsum(pad, axis=0)
+    c = np.vstack([np.zeros((1, img.shape[1])), c])
+    rows = np.arange(img.shape[0]) + k
+    return (c[rows] - c[rows - k]) / k, (c[rows + k + 1] - c[rows + 1]) / k
+
+
+def _edge(img: np.ndarray, k: int, rising: bool) -> np.ndarray:
+    """Edge contrast at each row: mean of ``k`` rows below minus ``k`` rows above (a
+    dark-to-bright step going down) or the reverse."""
+    above, below = _sides(img, k)
+    return below - above if rising else above - below
+
+
+def _subpixel(score: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """Parabolic refinement of a path to the peak of its score column by column."""
+    t = np.arange(score.shape[1])
+    p = np.clip(path, 1, score.shape[0] - 2)
+    a, b, c = score[p - 1, t], score[p, t], score[p + 1, t]
+    den = a - 2 * b + c
+    shift = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
+    return p + np.clip(shift, -0.5, 0.5)
+
+
+def _cavity_band(img: np.ndarray) -> tuple[int, int, float] | None:
+    """Rows of the darkest wide band of the time-averaged strip (the LV cavity): the
+    widest run below the dark threshold that has tissue both above and below it; and
+    that threshold (grey level below which a pixel is blood)."""
+    profile = gaussian_filter1d(img.mean(axis=1), 2.0)
+    lo, hi = np.percentile(profile, 5), np.percentile(profile, 95)
+    if hi - lo < 10:
+        return None
+    dark = profile < lo + 0.3 * (hi - lo)
+    runs, start = [], None
+    for i, d in enumerate(np.append(dark, False)):
+        if d and start is None:
+            start = i
+        elif not d and start is not None:
+            runs.append((start, i))
+            start = None
+    runs = [r for r in runs if r[0] > 0 and r[1] < len(profile)]
+    if not runs:
+        return None
+    top, bottom = max(runs, key=lambda r: r[1] - r[0])
+    return top, bottom, float(lo + 0.35 * (hi - lo))
+
+
+def trace_walls(strip: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Trace the four boundaries of an M-mode strip.
+
+    Returns:
+        ``(boundaries (4, T) rows, edge contrast)``: septum top, septal endocardium,
+        posterior endocardium, posterior epicardium (sub-pixel rows), and the median
+        edge contrast of the two endocardial borders in grey levels; None when the
+        strip shows no cavity.
+    """
+    # little smoothing along time: it would shift the asymmetric ES minimum toward systole
+    img = gaussian_filter(strip.astype(np.float32), (1.0, 0.5))
+    band = _cavity_band(img)
+    if band is None:
+        return None
+    top, bottom, dark = band
+    width = bottom - top
+    k = max(2, int(round(0.04 * width)))
+    max_step = max(2, int(round(0.03 * width)))
+    penalty = 0.5
+    rows = img.shape[0]
+    above, below = _sides(img, k)
+    # The endocardial borders have blood on their cavity side: an edge with tissue on
+    # both sides (epicardium against pericardium) or far from the band (chest wall
+    # against the RV) is not one. The walls move by about a quarter of the cavity.
+    reach = max(k + 1, int(0.25 * width))
+    mid = (top + bottom) // 2
+    e_sep = np.where(below < dark, _edge(img, k, rising=False), 0.0)
+    s_sep = np.full_like(e_sep, -1e3)
+    s_sep[max(0, top - reach):mid] = e_sep[max(0, top - reach):mid]
+    sep = _dp_path(s_sep, max_step, penalty)
+    e_pw = np.where(above < dark, _edge(img, k, rising=True), 0.0)
+    s_pw = np.full_like(e_pw, -1e3)
+    s_pw[mid:min(rows, bottom + reach)] = e_pw[mid:min(rows, bottom + reach)]
+    pw = _dp_path(s_pw, max_step, penalty)
+    lvid = pw - sep
+    wall_lo, wall_hi = max(2, int(0.07 * np.median(lvid))), max(4, int(0.5 * np.median(lvid)))
+    # septum top: dark (RV) above, bright below, a wall's thickness above the septal endocardium
+    e_top = _edge(img, k, rising=True)
+    s_top = np.full_like(e_top, -1e3)
+    e_epi = _edge(img, k, rising=True)
+    s_epi = np.full_like(e_epi, -1e3)
+    cols = np.arange(img.shape[1])
+    for off in range(wall_lo, wall_hi + 1):
+        r = sep - off
+        ok = r >= 0
+        s_top[r[ok], cols[ok]] = e_top[r[ok], cols[ok]]
+        r = pw + off
+        ok = r < rows
+        s_epi[r[ok], cols[ok]] = e_epi[r[ok], cols[ok]]
+    ivs_top = _dp_path(s_top, max_step, penalty)
+    pw_epi = _dp_path(s_epi, max_step, penalty)
+    out = np.stack([_subpixel(e_top, ivs_top), _subpixel(e_sep, sep), _subpixel(e_pw, pw), _subpixel(e_epi, pw_epi)])
+    contrast = float(np.median(np.concatenate([e_sep[sep, cols], e_pw[pw, cols]])))
+    return out, contrast
+
+
+# ------------------------------------------------------------------- beats
+
+
+def _extremum(curve: np.ndarray, i: int, half: int, find_max: bool) -> float:
+    """Sub-column position of the extreme near column ``i``: the vertex of two
+    half-parabolas sharing it, one each side, fitted over ``+/- half`` columns. Systole
+    and relaxation curve differently; one parabola would lean toward the flatter side."""
+    lo, hi = max(0, i - half), min(len(curve), i + half + 1)
+    x = np.arange(lo, hi, dtype=np.float64)
+    y = curve[lo:hi]
+    if len(x) < 5:
+        return float(i)
+    best, best_x = np.inf, float(i)
+    for x0 in np.arange(i - 1.0, i + 1.0001, 0.05):
+        d2 = (x - x0) ** 2
+        design = np.stack([np.ones_like(x), np.where(x < x0, d2, 0.0), np.where(x >= x0, d2, 0.0)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        if (find_max and (coef[1] > 0 or coef[2] > 0)) or (not find_max and (coef[1] < 0 or coef[2] < 0)):
+            continue
+        err = float(((design @ coef - y) ** 2).sum())
+        if err < best:
+            best, best_x = err, float(x0)
+    return best_x
+
+
+def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float | None,
+           heart_rate_bpm: float | None) -> list[tuple[float, float]]:
+    """``(ED column, ES column)`` of every beat whose ES lies in the strip."""
+    n = len(lvid)
+    period = None
+    if heart_rate_bpm and seconds_per_px:
+        period = 60.0 / heart_rate_bpm / seconds_per_px
+    if period is None or period < 8:
+        period = cycle_frames(lvid, 8, n / 2, min_correlation=0.3)
+    if period is None:
+        return []
+    win = max(5, int(period / 16) | 1)
+    smooth = savgol_filter(lvid, win, 2) if n > win else lvid
+    half = max(3, int(round(0.05 * period)))
+    if r_waves is not None and len(r_waves):
+        eds = [float(r) for r in r_waves if 0 <= r < n]
+    else:
+        peaks, _ = find_peaks(smooth, distance=max(1, int(0.6 * period)))
+        eds = [_extremum(lvid, int(p), half, True) for p in peaks]
+    out = []
+    for j, ed in enumerate(eds):
+        stop = eds[j + 1] if j + 1 < len(eds) else min(n - 1, ed + period)
+        lo, hi = int(np.ceil(ed)), int(np.floor(stop))
+        if hi - lo < 4:
+            continue
+        i = lo + int(np.argmin(smooth[lo:hi + 1]))
+        if i in (lo, hi) or i >= n - 2 or i - ed < 0.15 * period:
+            continue  # no minimum inside the beat, or the strip ends before ES
+        out.append((ed, _extremum(lvid, i, half, False)))
+    return out
+
+
+def _at(curve: np.ndarray, x: float) -> float:
+    return float(np.interp(x, np.arange(len(curve)), curve))
+
+
+def _species(lvidd_mm: float | None, heart_rate_bpm: float | None, species: str | None) -> str:
+    if species in ("human", "rodent"):
+        return species
+    if species in ("mouse", "rat"):
+        return "rodent"
+    if heart_rate_bpm is not None:
+        return "rodent" if heart_rate_bpm >= 240 else "human"
+    return "rodent" if lvidd_mm is not None and lvidd_mm < 15.0 else "human"
+
+
+def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px: float | None,
+                  r_wave_times_s: np.ndarray | None = None, heart_rate_bpm: float | None = None,
+                  species: str | None = None) -> MModeResult:
+    """Measure an M-mode strip.
+
+    Args:
+        strip: ``(depth, time)`` grey uint8.
+        mm_per_px: depth calibration; None reports lengths in pixels (FS and Teichholz
+            EF, which need mm, are then ratios only: FS is kept, EF and mass withheld).
+        seconds_per_px: time per column; None reports no heart rate and times in columns.
+        r_wave_times_s: ECG R waves on the strip's time axis (ED is each R wave).
+        heart_rate_bpm: the header's heart rate (sets the expected beat length).
+        species: ``"human"``, ``"mouse"``, ``"rat"`` or ``"rodent"``; from the heart rate
+            or the diameter when None.
+
+    Returns:
+        An :class:`MModeResult`; no values, with a flag, when no LV is found.
+    """
+    flags: list[str] = []
+    traced = trace_walls(strip)
+    empty = {"n_beats": 0, "species": None}
+    if traced is None:
+        return MModeResult(empty, flags=[make_flag("no_lv", "no dark cavity band between tissue layers: this "
+                                                            "strip shows no left ventricle; nothing measured")])
+    bounds, contrast = traced
+    scale = mm_per_px or 1.0
+    lvid = (bounds[2] - bounds[1]) * scale
+    motion = float(np.percentile(lvid, 95) - np.percentile(lvid, 5)) / max(float(np.median(lvid)), 1e-9)
+    if contrast < 8.0 or motion < 0.04:
+        why = (f"cavity borders contrast {contrast:.0f} grey levels" if contrast < 8.0
+               else f"the cavity changes by only {100 * motion:.1f}% of its diameter")
+        return MModeResult(empty, boundaries_px=bounds,
+                           flags=[make_flag("no_lv", f"{why}: no beating left ventricle found; nothing measured")])
+    r_cols = None
+    if r_wave_times_s is not None and seconds_per_px:
+        r_cols = np.asarray(r_wave_times_s) / seconds_per_px
+    pairs = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm)
+    ivs = (bounds[1] - bounds[0]) * scale
+    pw = (bounds[3] - bounds[2]) * scale
+    kind = _species(float(np.median(lvid)) if mm_per_px else None, heart_rate_bpm, species)
+    rodent = kind == "rodent"
+    beats = []
+    for ed, es in pairs:
+        d, s = _at(lvid, ed), _at(lvid, es)
+        edv, esv = teichholz_ml(d, rodent), teichholz_ml(s, rodent)
+        beats.append(MModeBeat(
+            ed_time=ed * (seconds_per_px or 1.0), es_time=es * (seconds_per_px or 1.0), lvidd_mm=d, lvids_mm=s,
+            ivsd_mm=_at(ivs, ed), ivss_mm=_at(ivs, es), lvpwd_mm=_at(pw, ed), lvpws_mm=_at(pw, es),
+            fs_pct=100.0 * (d - s) / d, lvef_teichholz_pct=100.0 * (edv - esv) / edv,
+            lv_mass=lv_mass(_at(ivs, ed), d, _at(pw, ed), rodent)))
+    summary, more = _summarise(beats, kind, mm_per_px is not None, seconds_per_px)
+    flags += more
+    # Walls are lost where the traced border has little contrast (dropout, out of view).
+    if contrast < 15.0:
+        flags.append(make_flag("walls_faint", f"cavity borders contrast only {contrast:.0f} grey levels; "
+                                              "check the traced walls"))
+    return MModeResult(summary, beats, bounds, flags)
+
+
+def _summarise(beats: list[MModeBeat], kind: str, calibrated: bool, seconds_per_px: float | None
+               ) -> tuple[dict[str, Any], list[str]]:
+    flags = []
+    if len(beats) < 2:
+        flags.append(make_flag("too_few_beats", f"{len(beats)} beat(s) measured; record at least two beats"))
+
+    def med(key: str) -> float | None:
+        v = [getattr(b, key) for b in beats]
+        return float(np.median(v)) if v else None
+
+    s: dict[str, Any] = {k: med(k) for k in ("lvidd_mm", "lvids_mm", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm",
+                                             "fs_pct", "lvef_teichholz_pct")}
+    mass = med("lv_mass")
+    rodent = kind == "rodent"
+    s.update(lv_mass_g=None if rodent else mass, lv_mass_mg=mass if rodent else None, species=kind,
+             n_beats=len(beats), unit="mm" if calibrated else "px")
+    if s["lvidd_mm"] is not None and calibrated:
+        s["edv_teichholz_ml"] = teichholz_ml(s["lvidd_mm"], rodent)
+        s["esv_teichholz_ml"] = teichholz_ml(s["lvids_mm"], rodent)
+    else:
+        s["edv_teichholz_ml"] = s["esv_teichholz_ml"] = None
+    if not calibrated:
+        # Teichholz and the cube formula need real lengths; FS is a ratio.
+        s.update(lvef_teichholz_pct=None, lv_mass_g=None, lv_mass_mg=None)
+    hr = None
+    if seconds_per_px and len(beats) >= 2:
+        hr = 60.0 / float(np.median(np.diff([b.ed_time for b in beats])))
+    s["heart_rate_bpm_measured"] = hr
+    if beats and calibrated:
+        for key, (lo, hi) in MMODE_PLAUSIBLE[kind].items():
+            v = s.get(key)
+            if v is not None and not lo <= v <= hi:
+                flags.append(make_flag(f"implausible_{key.split('_')[0]}",
+                                       f"{key} = {v:.3g} is outside {lo:g}..{hi:g} for a {kind}; check the traced walls"))
+    return s, flags
