@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Analyzer", "EchoResult", "__version__", "score", "score_study"]
+_API = ("Analyzer", "EchoResult", "MModeEchoResult", "score", "score_mmode", "score_study")
+__all__ = [*_API, "__version__"]
 
 if TYPE_CHECKING:
-    from echoquant.api import Analyzer, EchoResult, score, score_study
+    from echoquant.api import Analyzer, EchoResult, MModeEchoResult, score, score_mmode, score_study
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Analyzer", "EchoResult", "score", "score_study"):
+    if name in _API:
         from echoquant import api
 
         return getattr(api, name)

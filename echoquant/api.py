@@ -22,13 +22,18 @@ from echoquant.errors import EchoquantError
 from echoquant.flags import passes_qc
 from echoquant.io import read_cine
 from echoquant.io.cine import CineMeta, EchoCine
+from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
 from echoquant.quant import quantify
+from echoquant.quant.mmode import MModeResult, measure_mmode
 from echoquant.quant.cycle import species_bounds
 from echoquant.quant.result import QuantResult
 from echoquant.quant.study import StudyResult
 from echoquant.segmentation import LV_CAVITY, Segmentation
 
-__all__ = ["Analyzer", "EchoResult", "score", "score_study"]
+__all__ = ["Analyzer", "EchoResult", "MModeEchoResult", "score", "score_mmode", "score_study"]
+
+# The M-mode measurement is a tracer, not a network: its name in the results' model column.
+MMODE_METHOD = "mmode-dp-tracer"
 
 
 @dataclass
@@ -47,6 +52,7 @@ class EchoResult:
 
     quant: QuantResult
     lv_masks: np.ndarray = field(repr=False)
+    mode = "2d"  # a B-mode loop (MModeEchoResult.mode is "mmode")
     cine_info: dict[str, Any] = field(repr=False)
     meta: CineMeta = field(repr=False)
     input_flags: list[str]
@@ -142,6 +148,71 @@ class EchoResult:
         }
 
 
+@dataclass
+class MModeEchoResult:
+    """What echoquant measured on one M-mode strip.
+
+    Attributes:
+        quant: the measurement (:class:`~echoquant.quant.mmode.MModeResult`).
+        strip_info: the strip's description (:meth:`MModeStrip.summary`, no pixels).
+        meta: identifiers and acquisition facts.
+        input_flags: flags raised while reading the strip.
+        path: source file, when scored from a file.
+    """
+
+    quant: MModeResult
+    strip_info: dict[str, Any] = field(repr=False)
+    meta: CineMeta = field(repr=False)
+    input_flags: list[str]
+    path: str | None = None
+    model: str = MMODE_METHOD
+    mode = "mmode"
+
+    def __getattr__(self, name: str) -> Any:
+        # Summary values as attributes: result.fs_pct, result.lvidd_mm, ...
+        summary = self.__dict__.get("quant").summary if "quant" in self.__dict__ else {}
+        if name in _MMODE_VALUES:
+            return summary.get(name)
+        raise AttributeError(name)
+
+    @property
+    def qc_flags(self) -> list[str]:
+        """Reader flags, then measurement flags (``"code: reason"``)."""
+        return list(dict.fromkeys(self.input_flags + self.quant.flags))
+
+    @property
+    def qc_pass(self) -> bool:
+        """FS was measured and no flag excludes the strip from statistics."""
+        return self.quant.summary.get("fs_pct") is not None and passes_qc(self.qc_flags)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.quant.to_dict()
+        out.pop("flags")
+        return {"path": self.path, "mode": self.mode, "model": self.model, "echoquant_version": __version__,
+                "strip": self.strip_info, "qc_flags": self.qc_flags, "qc_pass": self.qc_pass, **out}
+
+
+_MMODE_VALUES = ("lvidd_mm", "lvids_mm", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "fs_pct",
+                 "lvef_teichholz_pct", "edv_teichholz_ml", "esv_teichholz_ml", "lv_mass_g", "lv_mass_mg",
+                 "heart_rate_bpm_measured", "n_beats", "species")
+
+
+def score_mmode(source: str | Path | MModeStrip) -> MModeEchoResult:
+    """Measure an M-mode strip (a file with an M-mode region, or a strip already read):
+    LVIDd/s, IVSd/s, LVPWd/s, FS, Teichholz volumes and LVEF, LV mass, heart rate, every
+    beat (:mod:`echoquant.quant.mmode`).
+
+    Raises:
+        echoquant.errors.InputError: the file cannot be read, or has no M-mode region.
+    """
+    strip = source if isinstance(source, MModeStrip) else read_mmode(source)
+    r_waves = strip.ecg.r_wave_times_s if strip.ecg is not None and strip.ecg.frame_aligned else None
+    quant = measure_mmode(strip.pixels, mm_per_px=strip.mm_per_px, seconds_per_px=strip.seconds_per_px,
+                          r_wave_times_s=r_waves, heart_rate_bpm=strip.heart_rate_bpm)
+    path = None if isinstance(source, MModeStrip) else str(source)
+    return MModeEchoResult(quant, strip.summary(), strip.meta, list(strip.flags), path or strip.meta.source_path)
+
+
 class Analyzer:
     """Load a model once and score many loops.
 
@@ -176,17 +247,20 @@ class Analyzer:
     def model_name(self) -> str:
         return self.predictor.name
 
-    def score(self, source: str | Path | EchoCine, *, track: bool | None = None,
-              max_beats: int | None = None) -> EchoResult:
-        """Segment and measure one loop.
+    def score(self, source: str | Path | EchoCine | MModeStrip, *, track: bool | None = None,
+              max_beats: int | None = None) -> EchoResult | MModeEchoResult:
+        """Segment and measure one loop; a file (or strip) with an M-mode region is
+        measured as M-mode (:func:`score_mmode`).
 
         Args:
-            source: a DICOM/video path or an :class:`EchoCine` already read.
+            source: a DICOM/video path, an :class:`EchoCine` or an :class:`MModeStrip`.
             track, max_beats: override the analyzer's settings for this call.
 
         Raises:
             echoquant.errors.InputError: the file cannot be read as an echo loop.
         """
+        if isinstance(source, MModeStrip) or (not isinstance(source, EchoCine) and has_mmode(source)):
+            return score_mmode(source)
         path = None
         if not isinstance(source, EchoCine):
             path = str(source)
@@ -240,8 +314,9 @@ def _cached_analyzer(model: str | None, device: str, tta: bool, temporal_window:
 
 def score(source: str | Path | EchoCine, *, model: str | Path | None = None, device: str = "auto",
           tta: bool = False, temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-          batch_size: int | None = None) -> EchoResult:
-    """Score one loop with a cached :class:`Analyzer` (the model loads once per process).
+          batch_size: int | None = None) -> EchoResult | MModeEchoResult:
+    """Score one loop with a cached :class:`Analyzer` (the model loads once per process);
+    an M-mode file gives an :class:`MModeEchoResult` (no network is loaded for it).
 
     Args:
         source: a DICOM/video path or an :class:`EchoCine`.
@@ -250,8 +325,10 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
         track, max_beats: per-call measurement options.
 
     Returns:
-        An :class:`EchoResult`.
+        An :class:`EchoResult`, or an :class:`MModeEchoResult` for an M-mode strip.
     """
+    if isinstance(source, MModeStrip) or (not isinstance(source, EchoCine) and has_mmode(source)):
+        return score_mmode(source)
     analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
     return analyzer.score(source, track=track, max_beats=max_beats)
 

@@ -30,12 +30,13 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from echoquant._files import atomic_write_text, sweep_partials
-from echoquant.api import Analyzer, EchoResult
+from echoquant.api import Analyzer, EchoResult, MModeEchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
 from echoquant.export.tables import error_row, read_record, result_row, write_study_tables, write_tables
 from echoquant.flags import make_flag
 from echoquant.io import read_cine
 from echoquant.io.cine import EchoCine
+from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
 from echoquant.io.video import VIDEO_SUFFIXES
 from echoquant.privacy import scrub_for
 
@@ -174,6 +175,7 @@ class _Loaded:
     clip_id: str
     sha: str | None
     cine: EchoCine | None = None
+    mmode: MModeStrip | None = None  # an M-mode strip instead of a loop
     row: dict[str, Any] | None = None  # set when the clip ends here (error, skip, already done)
     resumed: bool = False
 
@@ -206,11 +208,14 @@ class _LoadDataset(Dataset):
             with warnings.catch_warnings(record=True) as caught:
                 # pydicom warnings can quote header values; they go to the clip's flags, scrubbed
                 warnings.simplefilter("always")
-                cine = read_cine(path, require_loop=True)
+                # routed by content: a file with an M-mode region is an M-mode strip
+                strip = read_mmode(path) if has_mmode(path) else None
+                cine = None if strip is not None else read_cine(path, require_loop=True)
+            loaded = _Loaded(path, cid, sha, cine=cine, mmode=strip)
             if caught:
-                cine.flags.append(make_flag("reader_warnings", scrub_for(path, "; ".join(
+                (strip or cine).flags.append(make_flag("reader_warnings", scrub_for(path, "; ".join(
                     sorted({str(w.message)[:200] for w in caught}))[:1000])))
-            return _Loaded(path, cid, sha, cine=cine)
+            return loaded
         except NotDicomError as exc:
             status = "skipped" if path.suffix.lower() in SIDECAR_SUFFIXES else "failed"
             return _Loaded(path, cid, sha, row=error_row(path, exc, status=status, clip_id=cid, content_sha256=sha))
@@ -242,6 +247,8 @@ def _load(paths: list[Path], records: Path, model: str, options: BatchOptions) -
 def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchOptions) -> list[str]:
     """Overlays and SR of one clip; returns flags for outputs that could not be made."""
     notes = []
+    if item.mmode is not None:
+        return _write_mmode_outputs(out, item, result, options)
     if options.overlays:
         from echoquant.export.overlays import write_contour_gif, write_curves_png
 
@@ -260,12 +267,25 @@ def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchO
     return notes
 
 
+def _write_mmode_outputs(out: Path, item: _Loaded, result: MModeEchoResult, options: BatchOptions) -> list[str]:
+    """The traced strip (PNG) and the SR of one M-mode file."""
+    if options.overlays:
+        from echoquant.export.overlays import write_mmode_png
+
+        write_mmode_png(out / "overlays" / f"{item.clip_id}.png", item.mmode, result, title=item.path.name)
+    if options.sr:
+        from echoquant.export.sr import write_sr
+
+        write_sr(out / "sr" / f"{item.clip_id}.dcm", item.path, result)
+    return []
+
+
 def _analyse(analyzer: Analyzer, out: Path, item: _Loaded, options: BatchOptions) -> dict[str, Any]:
     """Score one decoded clip and write its outputs and record; returns its row."""
     start = time.perf_counter()
     result = None
     try:
-        result = analyzer.score(item.cine)
+        result = analyzer.score(item.mmode if item.mmode is not None else item.cine)
         result.path = str(item.path)
         notes = _write_outputs(out, item, result, options)
         row = result_row(result, clip_id=item.clip_id, content_sha256=item.sha,
@@ -279,7 +299,8 @@ def _analyse(analyzer: Analyzer, out: Path, item: _Loaded, options: BatchOptions
     return row
 
 
-def _write_record(out: Path, clip_id: str, row: dict[str, Any], result: EchoResult | None) -> None:
+def _write_record(out: Path, clip_id: str, row: dict[str, Any], result: EchoResult | MModeEchoResult | None
+                  ) -> None:
     record = {"row": row, "result": None if result is None else result.to_dict()}
     atomic_write_text(out / RECORDS / f"{clip_id}.json", json.dumps(record, indent=1, allow_nan=False))
 

@@ -15,10 +15,11 @@ from echoquant._files import atomic_write_bytes
 from echoquant.io.cine import EchoCine
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult
+    from echoquant.api import EchoResult, MModeEchoResult
+    from echoquant.io.mmode import MModeStrip
 
 __all__ = ["LABEL_COLORS", "WALL_MOTION_COLORS", "draw_labels", "draw_contour", "draw_segments",
-           "write_contour_gif", "write_curves_png"]
+           "write_contour_gif", "write_curves_png", "write_mmode_png"]
 
 # RGB per label: LV cavity red, myocardium blue, LA green.
 LABEL_COLORS = {1: (255, 60, 60), 2: (60, 200, 255), 3: (80, 255, 80)}
@@ -141,6 +142,46 @@ def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> P
     extent = summary.get("akinetic_extent_pct")
     wm = "" if extent is None else f", WMSI {summary['wmsi']:.2f}, akinetic extent {extent:.0f}%"
     axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {summary.get('n_beats')}{wm}", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+_WALL_COLORS = ("tab:orange", "tab:red", "tab:cyan", "tab:blue")
+
+
+def write_mmode_png(path: str | Path, strip: MModeStrip, result: MModeEchoResult, title: str = "") -> Path:
+    """The M-mode strip with its traced walls (septum top and endocardium, posterior
+    endocardium and epicardium) and each beat's ED (solid) and ES (dotted) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img = strip.pixels
+    h, w = img.shape
+    sec, mm = strip.seconds_per_px, strip.mm_per_px
+    extent = (0, w * (sec or 1.0), h * (mm or 1.0), 0)
+    fig, ax = plt.subplots(figsize=(min(12, 3 + w / 80), 4.2))
+    ax.imshow(img, cmap="gray", extent=extent, aspect="auto", vmin=0, vmax=255)
+    bounds = result.quant.boundaries_px
+    if bounds is not None:
+        t = (np.arange(w) + 0.5) * (sec or 1.0)
+        for k, color in enumerate(_WALL_COLORS):
+            ax.plot(t, (bounds[k] + 0.5) * (mm or 1.0), color=color, lw=0.8)
+    for b in result.quant.beats:
+        ax.axvline(b.ed_time, color="tab:red", lw=0.8)
+        ax.axvline(b.es_time, color="tab:blue", lw=0.8, ls=":")
+    s = result.quant.summary
+    fs = "withheld" if s.get("fs_pct") is None else f"{s['fs_pct']:.1f}%"
+    ef = "" if s.get("lvef_teichholz_pct") is None else f", Teichholz LVEF {s['lvef_teichholz_pct']:.1f}%"
+    ax.set_title(f"{title}\nFS {fs}{ef}, beats {s.get('n_beats')}", fontsize=9)
+    ax.set_xlabel("time (s)" if sec else "column")
+    ax.set_ylabel("depth (mm)" if mm else "row")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)

@@ -4,6 +4,11 @@ with highdicom, so that a PACS can store the result next to the source instance.
 Content: LVEF (LN 18043-0), EDV (LN 18026-5), ESV (LN 18148-7) by the method of
 disks, single plane (DCM 125208), and GLS (DCM 130671); per measured beat, the ED
 and ES LV contours as POLYLINE regions on their frames of the source instance.
+
+An M-mode strip's SR carries the codes of DICOM's echocardiography left-ventricle
+measurements (CID 12200/12201): LVIDd (LN 29436-3), LVIDs (29438-9), IVSd (18154-5),
+IVSs (18158-6), LVPWd (18152-9), LVPWs (18156-0), FS (18051-3), LVEF (18043-0) by the
+Teichholz method (DCM 125209) and LV mass (18087-7) by M-mode (DCM 125221).
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from echoquant._files import atomic_path
 from echoquant.errors import InputError
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult
+    from echoquant.api import EchoResult, MModeEchoResult
     from echoquant.quant.study import StudyResult
 
-__all__ = ["CODES", "build_study_sr", "write_sr", "write_study_sr"]
+__all__ = ["CODES", "MMODE_CODES", "build_mmode_sr", "build_sr", "build_study_sr", "write_sr", "write_study_sr"]
 
 CODES = {
     "lvef_pct": Code("18043-0", "LN", "Left ventricular Ejection fraction"),
@@ -41,6 +46,22 @@ CODES = {
 }
 _UNITS = {"lvef_pct": Code("%", "UCUM", "%"), "gls_pct": Code("%", "UCUM", "%"),
           "edv_ml": Code("ml", "UCUM", "mL"), "esv_ml": Code("ml", "UCUM", "mL")}
+# M-mode measurements: result key -> (concept, unit, method).
+_MM, _PCT = Code("mm", "UCUM", "mm"), Code("%", "UCUM", "%")
+MMODE_CODES = {
+    "lvidd_mm": (Code("29436-3", "LN", "Left Ventricle Internal End Diastolic Dimension"), _MM, None),
+    "lvids_mm": (Code("29438-9", "LN", "Left Ventricle Internal Systolic Dimension"), _MM, None),
+    "ivsd_mm": (Code("18154-5", "LN", "Interventricular Septum Diastolic Thickness"), _MM, None),
+    "ivss_mm": (Code("18158-6", "LN", "Interventricular Septum Systolic Thickness"), _MM, None),
+    "lvpwd_mm": (Code("18152-9", "LN", "Left Ventricle Posterior Wall Diastolic Thickness"), _MM, None),
+    "lvpws_mm": (Code("18156-0", "LN", "Left Ventricle Posterior Wall Systolic Thickness"), _MM, None),
+    "fs_pct": (Code("18051-3", "LN", "Left Ventricular Fractional Shortening"), _PCT, None),
+    "lvef_teichholz_pct": (CODES["lvef_pct"], _PCT, Code("125209", "DCM", "Teichholz")),
+    "lv_mass_g": (Code("18087-7", "LN", "Left Ventricle Mass"), Code("g", "UCUM", "g"),
+                  Code("125221", "DCM", "Left Ventricle Mass by M-mode")),
+    "lv_mass_mg": (Code("18087-7", "LN", "Left Ventricle Mass"), Code("mg", "UCUM", "mg"),
+                   Code("125221", "DCM", "Left Ventricle Mass by M-mode")),
+}
 
 
 def _measurement(key: str, value: float, volume_method: bool, biplane: bool = False) -> hd.sr.Measurement:
@@ -86,8 +107,42 @@ def _evidence(source: pydicom.Dataset) -> pydicom.Dataset:
     return ds
 
 
-def build_sr(source: pydicom.Dataset, result: EchoResult) -> hd.sr.ComprehensiveSR:
+def _observer(model: str) -> hd.sr.ObserverContext:
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=generate_uid(entropy_srcs=["echoquant", model]), name="echoquant", model_name=model[:64]),
+    )
+
+
+def build_mmode_sr(source: pydicom.Dataset, result: MModeEchoResult) -> hd.sr.ComprehensiveSR:
+    """The SR of an M-mode strip's measurements (medians over beats, :data:`MMODE_CODES`)."""
+    source = _evidence(source)
+    summary = result.quant.summary
+    measurements = [hd.sr.Measurement(name=name, value=float(summary[key]), unit=unit, method=method)
+                    for key, (name, unit, method) in MMODE_CODES.items() if summary.get(key) is not None]
+    if not measurements:
+        raise ValueError("the M-mode strip has no measured value to report")
+    uid = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "mmode"])
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=uid, identifier=f"LV M-mode (median over {summary.get('n_beats')} beats)"),
+        finding_type=CODES["left_ventricle"], algorithm_id=_algorithm(result.model), measurements=measurements,
+        source_images=[hd.sr.SourceImageForMeasurementGroup(source.SOPClassUID, source.SOPInstanceUID)],
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=_observer(result.model)),
+        procedure_reported=CODES["echocardiography"], imaging_measurements=[group],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # see build_sr: names would reach the log
+        return _comprehensive_sr(source, report)
+
+
+def build_sr(source: pydicom.Dataset, result: EchoResult | MModeEchoResult) -> hd.sr.ComprehensiveSR:
     """The SR document for ``result`` measured on ``source`` (its header suffices)."""
+    if getattr(result, "mode", "2d") == "mmode":
+        return build_mmode_sr(source, result)
     source = _evidence(source)
     groups = []
     for k, beat in enumerate(result.quant.beats, start=1):
@@ -133,7 +188,7 @@ def _comprehensive_sr(source: pydicom.Dataset, report: hd.sr.MeasurementReport,
     )
 
 
-def write_sr(path: str | Path, source_path: str | Path, result: EchoResult) -> Path:
+def write_sr(path: str | Path, source_path: str | Path, result: EchoResult | MModeEchoResult) -> Path:
     """Write the SR for ``result`` next to nothing else: one file, atomically.
 
     Raises:

@@ -20,14 +20,16 @@ from echoquant.flags import flag_code
 from echoquant.privacy import scrub_for
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult
+    from echoquant.api import EchoResult, MModeEchoResult
 
-__all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "result_row", "results_frame",
+__all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "mmode_row", "result_row", "results_frame",
            "studies_frame", "write_study_tables", "write_tables"]
 
 N_SEGMENTS = 6
 _REGIONAL = [f"regional_strain_{k}_pct" for k in range(1, N_SEGMENTS + 1)]
 _INTERVALS = [f"{v}_ci_{side}" for v in ("lvef", "gls", "edv", "esv") for side in ("low", "high")]
+_MMODE = ["mode", "fs_pct", "lvidd_mm", "lvids_mm", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "lv_mass_mg",
+          "lv_mass_g", "lvef_teichholz_pct"]
 _WALL_MOTION = ["wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable", "wall_motion_classes"]
 
 RESULT_COLUMNS = [
@@ -49,11 +51,14 @@ RESULT_COLUMNS = [
     # of akinetic or dyskinetic wall (% of the assessable length), the thinnest segment's
     # ED wall thickness, and each segment's class in regional_segments order.
     *_WALL_MOTION,
+    # Added with M-mode (issue 18): "2d" (B-mode loop) or "mmode" (M-mode strip), and the
+    # M-mode endpoints (medians over beats; lv_mass_g for humans, lv_mass_mg for rodents).
+    *_MMODE,
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
-                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes")
+                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes", "mode")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
@@ -77,9 +82,35 @@ def _meta_cells(meta: Any) -> dict[str, Any]:
             "manufacturer": meta.manufacturer, "scanner_model": meta.model, "study_date": meta.study_date}
 
 
-def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256: str | None = None,
-               elapsed_s: float | None = None) -> dict[str, Any]:
-    """The table row of a scored clip."""
+def mmode_row(result: MModeEchoResult, *, clip_id: str | None = None, content_sha256: str | None = None,
+              elapsed_s: float | None = None) -> dict[str, Any]:
+    """The table row of a measured M-mode strip (B-mode columns empty)."""
+    info, summary = result.strip_info, result.quant.summary
+    beats = result.quant.beats
+    row: dict[str, Any] = {"path": result.path, "status": "ok", "error_code": None, "error": None,
+                           **_meta_cells(result.meta), "mode": "mmode"}
+    row.update({k: summary.get(k) for k in _MMODE[1:]})
+    row.update({
+        "n_frames": 1, "fps": None if not info.get("seconds_per_px") else 1.0 / info["seconds_per_px"],
+        "timing_source": "UltrasoundRegion" if info.get("seconds_per_px") else None,
+        "spacing_mm": info.get("mm_per_px"), "spacing_row_mm": info.get("mm_per_px"), "spacing_col_mm": None,
+        "calibration_source": "UltrasoundRegion" if info.get("mm_per_px") else None,
+        "heart_rate_bpm": info.get("heart_rate_bpm"), "heart_rate_bpm_measured": summary.get("heart_rate_bpm_measured"),
+        "n_beats": summary.get("n_beats"), "beat_source": "ecg" if info.get("ecg") else "diameter",
+        # times of the strip's ED and ES, in s (columns without a time axis)
+        "ed_frames": ";".join(f"{b.ed_time:.4f}" for b in beats), "es_frames": ";".join(f"{b.es_time:.4f}" for b in beats),
+        "qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
+        "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
+        "content_sha256": content_sha256, "elapsed_s": elapsed_s,
+    })
+    return {k: _round(v) for k, v in row.items()}
+
+
+def result_row(result: EchoResult | MModeEchoResult, *, clip_id: str | None = None,
+               content_sha256: str | None = None, elapsed_s: float | None = None) -> dict[str, Any]:
+    """The table row of a scored clip (B-mode loop or M-mode strip)."""
+    if getattr(result, "mode", "2d") == "mmode":
+        return mmode_row(result, clip_id=clip_id, content_sha256=content_sha256, elapsed_s=elapsed_s)
     info, summary = result.cine_info, result.quant.summary
     spacing = info.get("spacing_mm")
     row: dict[str, Any] = {"path": result.path, "status": "ok", "error_code": None, "error": None,
@@ -103,6 +134,7 @@ def result_row(result: EchoResult, *, clip_id: str | None = None, content_sha256
     row["regional_segments"] = ";".join(names)
     motion = summary.get("wall_motion") or []
     row["wall_motion_classes"] = ";".join(m["wall_motion"] for m in motion) if motion else None
+    row["mode"] = "2d"
     row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
                 "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
                 "content_sha256": content_sha256, "elapsed_s": elapsed_s})

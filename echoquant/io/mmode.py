@@ -171,4 +171,4 @@ def read_mmode(path: str | Path) -> MModeStrip:
         if two_d else None
     return MModeStrip(pixels=strip, seconds_per_px=sec, mm_per_px=mm, region=box, frame_index=n_frames - 1,
                       two_d=image, ecg=_ecg_under(regions, region, frame, pixels.last_chroma, sec),
-                      heart_rate_bpm=heart_rate, flags=flags + hr_flags, meta=header_meta(ds, path))
+                      heart_rate_bpm=heart_rate, flags=flags + list(hr_flags), meta=header_meta(ds, path))

@@ -63,7 +63,8 @@ def lv_mass(ivsd_mm: float, lvidd_mm: float, lvpwd_mm: float, rodent: bool) -> f
 @dataclass
 class MModeBeat:
     """One beat: ED and ES times (s from the strip's first column; columns when the
-    strip has no time axis) and the values at them."""
+    strip has no time axis) and the values at them (lengths in pixels when the strip
+    has no depth calibration)."""
 
     ed_time: float
     es_time: float
@@ -224,7 +225,8 @@ def trace_walls(strip: np.ndarray) -> tuple[np.ndarray, float] | None:
     # septum top: dark (RV) above, bright below, a wall's thickness above the septal endocardium
     e_top = _edge(img, k, rising=True)
     s_top = np.full_like(e_top, -1e3)
-    e_epi = _edge(img, k, rising=True)
+    # the epicardium is the leading edge of the pericardium, the brightest echo behind the LV
+    e_epi = _edge(img, k, rising=True) + 0.25 * below
     s_epi = np.full_like(e_epi, -1e3)
     cols = np.arange(img.shape[1])
     for off in range(wall_lo, wall_hi + 1):
@@ -393,7 +395,9 @@ def _summarise(beats: list[MModeBeat], kind: str, calibrated: bool, seconds_per_
     else:
         s["edv_teichholz_ml"] = s["esv_teichholz_ml"] = None
     if not calibrated:
-        # Teichholz and the cube formula need real lengths; FS is a ratio.
+        # Lengths are pixels (kept per beat); Teichholz and the cube formula need real
+        # lengths; FS is a ratio and stays.
+        s.update({k: None for k in ("lvidd_mm", "lvids_mm", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm")})
         s.update(lvef_teichholz_pct=None, lv_mass_g=None, lv_mass_mg=None)
     hr = None
     if seconds_per_px and len(beats) >= 2:

@@ -200,7 +200,8 @@ def _echogenicity(p: MModeParams, depth: np.ndarray, walls: np.ndarray) -> tuple
     level = np.where((d >= top) & (d < ivs_lv), 0.45, level)
     level = np.where((d >= ivs_lv) & (d < lv_pw), p.blood_level, level)
     level = np.where((d >= lv_pw) & (d < bottom), 0.5, level)
-    level = np.where((d >= bottom) & (d < bottom + p.pericardium_mm), 1.6, level)
+    # the pericardium is the strongest echo of a parasternal view (+10 to +15 dB over myocardium)
+    level = np.where((d >= bottom) & (d < bottom + p.pericardium_mm), 5.0, level)
     # Material depth: linear within each moving layer, the ED depth of the same tissue.
     ed = walls[:, :1]
 
