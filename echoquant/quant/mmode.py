@@ -314,6 +314,28 @@ def _species(lvidd_mm: float | None, heart_rate_bpm: float | None, species: str 
     return "rodent" if lvidd_mm is not None and lvidd_mm < 15.0 else "human"
 
 
+# Blood is far darker than myocardium: the cavity's median grey level must be below
+# this share of the walls', and below them by this many grey levels. Layered non-cardiac
+# tissue moving with breathing reaches 0.71 and 44 in generated strips, hearts 0.57 and 87.
+_CAVITY_RATIO, _CAVITY_STEP = 0.65, 50.0
+
+
+def _not_a_ventricle(strip: np.ndarray, bounds: np.ndarray, lvid: np.ndarray) -> str | None:
+    """Why the traced band is not a beating LV (None when it is one)."""
+    rows = np.arange(strip.shape[0])[:, None]
+    cavity = (rows > bounds[1] + 2) & (rows < bounds[2] - 2)
+    walls = ((rows > bounds[0]) & (rows < bounds[1])) | ((rows > bounds[2]) & (rows < bounds[3]))
+    if not cavity.any() or not walls.any():
+        return "no cavity between two walls"
+    blood, tissue = float(np.median(strip[cavity])), float(np.median(strip[walls]))
+    if blood > _CAVITY_RATIO * tissue or tissue - blood < _CAVITY_STEP:
+        return f"the band between the traced walls is not dark like blood (grey {blood:.0f} against walls {tissue:.0f})"
+    motion = float(np.percentile(lvid, 95) - np.percentile(lvid, 5)) / max(float(np.median(lvid)), 1e-9)
+    if motion < 0.04:
+        return f"the cavity changes by only {100 * motion:.1f}% of its diameter"
+    return None
+
+
 def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px: float | None,
                   r_wave_times_s: np.ndarray | None = None, heart_rate_bpm: float | None = None,
                   species: str | None = None) -> MModeResult:
@@ -341,10 +363,8 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
     bounds, contrast = traced
     scale = mm_per_px or 1.0
     lvid = (bounds[2] - bounds[1]) * scale
-    motion = float(np.percentile(lvid, 95) - np.percentile(lvid, 5)) / max(float(np.median(lvid)), 1e-9)
-    if contrast < 8.0 or motion < 0.04:
-        why = (f"cavity borders contrast {contrast:.0f} grey levels" if contrast < 8.0
-               else f"the cavity changes by only {100 * motion:.1f}% of its diameter")
+    why = _not_a_ventricle(strip, bounds, lvid)
+    if why:
         return MModeResult(empty, boundaries_px=bounds,
                            flags=[make_flag("no_lv", f"{why}: no beating left ventricle found; nothing measured")])
     r_cols = None

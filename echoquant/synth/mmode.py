@@ -225,9 +225,10 @@ def _strip(p: MModeParams, rng: np.random.Generator) -> tuple[np.ndarray, dict[s
     rows = int(np.ceil(depth_mm / p.mm_per_px))
     depth = (np.arange(rows) + 0.5) * p.mm_per_px
     if p.texture == "tissue":
-        level = np.full((rows, p.n_columns), 0.5)
-        level *= 1.0 + 0.5 * np.sin(depth[:, None] / (0.07 * depth_mm))  # layered, static
-        mat = depth[:, None] + np.zeros((1, p.n_columns))
+        # Layered non-cardiac tissue (liver, muscle) moving with breathing, no cavity.
+        breath = 0.03 * depth_mm * np.sin(2 * np.pi * t / 1.7 * (1.0 if p.species == "human" else 4.0))
+        mat = depth[:, None] + breath[None, :]
+        level = 0.5 * (1.0 + 0.5 * np.sin(mat / (0.07 * depth_mm)))
     else:
         level, mat = _echogenicity(p, depth, walls)
     grid, tex = _texture(rng, depth_mm + 5.0, p.axial_res_mm)
