@@ -104,8 +104,12 @@ def synth(
     ] = None,
     compression: Annotated[str, typer.Option("--compression", help="none, jpeg or mixed.")] = "mixed",
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes.")] = 1,
+    mmode: Annotated[
+        bool,
+        typer.Option("--mmode", help="Write M-mode screens (parasternal M-line, 2-D image on top, ECG beneath) with their exact truth instead of loops; presets human, mouse, rat or rodent."),
+    ] = False,
 ) -> None:
-    """Generate synthetic echo loops with exact ground truth (DICOM + labels + truth.csv)."""
+    """Generate synthetic echo loops (or M-mode screens) with exact ground truth (DICOM + labels + truth.csv)."""
     import time
 
     from echoquant.synth import DEMO_COHORT, CohortSpec, write_cohort, write_suite
@@ -113,6 +117,14 @@ def synth(
     if compression not in ("none", "jpeg", "mixed"):
         raise typer.BadParameter(f"--compression must be none, jpeg or mixed, got {compression!r}")
     start = time.perf_counter()
+    if mmode:
+        from echoquant.synth.mmode import MMODE_PRESETS, write_mmode_suite
+
+        if preset not in MMODE_PRESETS:
+            raise typer.BadParameter(f"--preset must be one of {MMODE_PRESETS} with --mmode, got {preset!r}")
+        truth = write_mmode_suite(output, n, seed=seed, preset=preset, workers=workers)
+        console.print(f"wrote {n} M-mode screens to {output} in {time.perf_counter() - start:.1f} s; truth in {truth}")
+        return
     if cohort is None:
         truth = write_suite(output, n, seed=seed, preset=preset, compression=compression, workers=workers)
     else:

@@ -1,7 +1,8 @@
 """``echoquant demo``: a synthetic preclinical study, end to end.
 
 1. generate a treated-versus-control mouse infarct study (baseline and week 4) as
-   DICOM, with the group labels kept apart in ``data/groups.csv``;
+   DICOM, B-mode loops and M-mode screens, with the group labels kept apart in
+   ``data/groups.csv``;
 2. analyse every loop blind (``echoquant analyze``);
 3. join the groups and compare (``echoquant compare``);
 4. check the measurements against the generator's ground truth.
@@ -30,7 +31,8 @@ def truth_check(results: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     r = results.assign(path_name=results["path"].map(lambda p: Path(str(p)).name))
     m = r.merge(t, on="path_name", suffixes=("", "_true"))
     rows = []
-    for e in ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi"):
+    for e in ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi", "fs_pct", "lvef_teichholz_pct",
+              "lvidd_mm"):
         if f"{e}_true" not in m.columns:
             continue
         ok = m[[e, f"{e}_true"]].apply(pd.to_numeric, errors="coerce").dropna()
@@ -64,7 +66,10 @@ def run_demo(output: str | Path, *, n_per_group: int = 10, seed: int = 0, worker
     report = compare(results, read_groups(data / "groups.csv"), seed=seed,
                      curves=load_strain_curves(analysis / "results.csv", results))
     report.write(out / "report")
-    check = truth_check(results, pd.read_csv(data / "truth.csv"))
+    truth = pd.read_csv(data / "truth.csv")
+    if (data / "truth_mmode.csv").is_file():
+        truth = pd.concat([truth, pd.read_csv(data / "truth_mmode.csv")], ignore_index=True)
+    check = truth_check(results, truth)
     check.to_csv(out / "report" / "truth_check.csv", index=False)
     console.print(primary_table(report))
     console.print("measured vs true (synthetic ground truth):")

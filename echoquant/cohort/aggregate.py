@@ -6,10 +6,14 @@ import pandas as pd
 
 __all__ = ["ENDPOINTS", "endpoints_in", "exclude", "per_subject"]
 
-# Endpoints compared by default; regional strain columns are added when present. The
-# wall-motion endpoints (issue 19) measure infarct extent and remodelling: the ED length
-# of akinetic or dyskinetic wall, the wall motion score index and the thinnest wall.
-ENDPOINTS = ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi", "thinnest_wall_ed_mm")
+# Endpoints compared by default (those with values); regional strain columns are added
+# when present. The wall-motion endpoints (issue 19) measure infarct extent and
+# remodelling: the ED length of akinetic or dyskinetic wall, the wall motion score index
+# and the thinnest wall.
+ENDPOINTS = ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi", "thinnest_wall_ed_mm",
+             # M-mode (issue 18): the preclinical standard endpoints, beside B-mode LVEF (the
+             # other M-mode columns, e.g. lvids_mm, ivsd_mm, can be asked for by name)
+             "fs_pct", "lvef_teichholz_pct", "lvidd_mm", "lv_mass_mg", "lv_mass_g")
 
 
 def endpoints_in(df: pd.DataFrame, requested: list[str] | None = None) -> list[str]:

@@ -22,7 +22,12 @@ __all__ = ["CURVE_POINTS", "figure_pngs", "figures", "load_strain_curves", "prim
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",
            "akinetic_extent_pct": "akinetic/dyskinetic extent (%)", "wmsi": "wall motion score index",
-           "thinnest_wall_ed_mm": "thinnest ED wall (mm)"}
+           "thinnest_wall_ed_mm": "thinnest ED wall (mm)", "fs_pct": "FS, M-mode (%)",
+           "lvef_teichholz_pct": "LVEF Teichholz, M-mode (%)", "lvidd_mm": "LVIDd (mm)", "lv_mass_mg": "LV mass (mg)",
+           "lv_mass_g": "LV mass (g)"}
+# Endpoints plotted first (at most eight panels).
+_FIGURE_FIRST = ("lvef_pct", "gls_pct", "fs_pct", "lvef_teichholz_pct", "akinetic_extent_pct", "wmsi", "edv_ml",
+                 "esv_ml")
 # Segment positions of the six-segment model in contour order (names differ by view).
 _POSITIONS = ("basal L", "mid L", "apical L", "apical R", "mid R", "basal R")
 _ABNORMAL = {"hypokinetic": 0.35, "akinetic": 0.7, "dyskinetic": 1.0}  # bar shade per class
@@ -62,7 +67,8 @@ def figure_pngs(report: CohortReport) -> dict[str, bytes]:
 def _points_and_boxes(report: CohortReport):
     import matplotlib.pyplot as plt
 
-    eps = [e for e in report.design["endpoints"] if not e.startswith("regional_")][:8]
+    global_eps = [e for e in report.design["endpoints"] if not e.startswith("regional_")]
+    eps = ([e for e in _FIGURE_FIRST if e in global_eps] + [e for e in global_eps if e not in _FIGURE_FIRST])[:8]
     tps, groups = report.design["timepoints"], report.design["groups"]
     cols = min(4, len(eps))
     rows = -(-len(eps) // cols)

@@ -87,8 +87,8 @@ def mmode_row(result: MModeEchoResult, *, clip_id: str | None = None, content_sh
     """The table row of a measured M-mode strip (B-mode columns empty)."""
     info, summary = result.strip_info, result.quant.summary
     beats = result.quant.beats
-    row: dict[str, Any] = {"path": result.path, "status": "ok", "error_code": None, "error": None,
-                           **_meta_cells(result.meta), "mode": "mmode"}
+    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+    row.update({"path": result.path, "status": "ok", **_meta_cells(result.meta), "mode": "mmode"})
     row.update({k: summary.get(k) for k in _MMODE[1:]})
     row.update({
         "n_frames": 1, "fps": None if not info.get("seconds_per_px") else 1.0 / info["seconds_per_px"],

@@ -30,7 +30,8 @@ from echoquant.synth.overlays import ecg_waveform
 from echoquant.synth.timing import beat_starts
 
 __all__ = ["MMODE_PRESETS", "MModeParams", "MModeCase", "sample_mmode_params", "generate_mmode",
-           "mmode_fraction", "write_mmode_case", "write_mmode_suite", "MMODE_TRUTH_COLUMNS"]
+           "mmode_fraction", "write_mmode_case", "write_mmode_suite", "MMODE_TRUTH_COLUMNS", "fs_for_teichholz_ef",
+           "write_mmode_jobs", "write_mmode_truth"]
 
 MMODE_PRESETS = ("human", "mouse", "rat", "rodent")
 _ECG_ROWS, _GAP = 48, 6
@@ -275,7 +276,7 @@ def _ecg_strip(p: MModeParams, width: int) -> np.ndarray:
     rows = (_ECG_ROWS * 0.75 - wave * _ECG_ROWS * 0.5).astype(np.int32)
     img = np.zeros((_ECG_ROWS, width, 3), np.uint8)
     pts = np.stack([np.arange(width), np.clip(rows, 0, _ECG_ROWS - 1)], axis=1).astype(np.int32)
-    cv2.polylines(img, [pts], False, (40, 230, 80), 1)
+    cv2.polylines(img, [pts], False, (40, 230, 80), 2)  # 2 px: a 1 px spike loses its colour in JPEG 4:2:2
     return img
 
 
@@ -370,32 +371,56 @@ def write_mmode_case(case: MModeCase, params: MModeParams, out_dir: str | Path, 
     return row
 
 
-def _write_one(job: tuple[MModeParams, str, str, str, bool]) -> dict[str, Any]:
-    params, out_dir, name, compression, colour = job
-    return write_mmode_case(generate_mmode(params), params, out_dir, name, compression=compression, colour=colour)
+def fs_for_teichholz_ef(lvidd_mm: float, lvef_pct: float, rodent: bool) -> float:
+    """The fractional shortening (%) whose Teichholz LVEF is ``lvef_pct`` at ``lvidd_mm``."""
+    from scipy.optimize import brentq
+
+    edv = teichholz_ml(lvidd_mm, rodent)
+    target = edv * (1.0 - lvef_pct / 100.0)
+    ds = brentq(lambda d: teichholz_ml(d, rodent) - target, 1e-3 * lvidd_mm, lvidd_mm)
+    return 100.0 * (1.0 - ds / lvidd_mm)
+
+
+def _write_one(job: tuple) -> dict[str, Any]:
+    params, out_dir, name, compression, colour, *rest = job
+    identity, extra = (rest + [None, {}])[:2]
+    row = write_mmode_case(generate_mmode(params), params, out_dir, name, compression=compression, colour=colour,
+                           identity=identity)
+    row.update(extra or {})
+    return row
+
+
+def write_mmode_jobs(jobs: list[tuple], workers: int = 1) -> list[dict[str, Any]]:
+    """Write M-mode screens ``(params, out_dir, name, compression, colour[, identity, extra])``;
+    returns their truth rows (``extra`` merged in)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(_write_one, jobs))
+    return [_write_one(j) for j in jobs]
 
 
 def write_mmode_suite(out_dir: str | Path, n: int, *, seed: int = 0, preset: str = "rodent",
                       workers: int = 1, **overrides: Any) -> Path:
     """``n`` M-mode screens (``mmode_00000.dcm``...) with ``truth.csv``; compression and
     colour alternate (uncompressed grey, JPEG, uncompressed RGB)."""
-    import csv
-    from concurrent.futures import ProcessPoolExecutor
-
     out = Path(out_dir)
     jobs = []
     for i in range(n):
         params = sample_mmode_params(preset, seed * 100003 + i, **overrides)
         compression, colour = (("none", False), ("jpeg", True), ("none", True))[i % 3]
         jobs.append((params, str(out), f"mmode_{i:05d}", compression, colour))
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(_write_one, jobs))
-    else:
-        rows = [_write_one(j) for j in jobs]
+    rows = write_mmode_jobs(jobs, workers)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "truth.csv"
-    tmp = out / ".truth.csv.partial"
+    return write_mmode_truth(out / "truth.csv", rows)
+
+
+def write_mmode_truth(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write M-mode truth rows (:data:`MMODE_TRUTH_COLUMNS`) atomically."""
+    import csv
+
+    tmp = path.with_name(f".{path.name}.partial")
     with tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MMODE_TRUTH_COLUMNS, extrasaction="ignore")
         writer.writeheader()

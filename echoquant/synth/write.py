@@ -249,6 +249,9 @@ class CohortSpec:
     groups: tuple[GroupSpec, ...]
     timepoints: tuple[str, ...] = ("baseline", "week4")
     clips_per_subject: int = 2
+    # M-mode screens per subject and timepoint (parasternal M-line of the same heart; FS
+    # such that its Teichholz LVEF is the subject's true LVEF), truth in truth_mmode.csv.
+    mmode_per_subject: int = 0
     preset: str = "mouse"
     compression: str = "jpeg"
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -273,6 +276,7 @@ DEMO_COHORT = CohortSpec(
     ),
     timepoints=("baseline", "week4"),
     clips_per_subject=1,
+    mmode_per_subject=1,
     preset="mouse",
     compression="jpeg",
 )
@@ -308,7 +312,7 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
     """
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
-    jobs, groups_rows = [], []
+    jobs, groups_rows, mmode_jobs = [], [], []
     subject_no = 0
     # Subject codes are shuffled across groups so that the code reveals nothing.
     total = sum(g.n_subjects for g in spec.groups)
@@ -340,13 +344,26 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
                                              study_uid=None, extra={"ClinicalTrialTimePointID": tp})
                     jobs.append(_Job(params, str(out / "dicom"), name, spec.compression, identity,
                                      {"subject_id": code, "group": group.name, "timepoint": tp}))
+                for mi in range(spec.mmode_per_subject):
+                    mmode_jobs.append(_mmode_job(heart, subject_seed, ti, mi, lvef, code, tp, group.name, out, spec, seed))
     # One study per subject and timepoint: give all clips of it the first clip's study UID.
     study_of: dict[tuple[str, str], str] = {}
     for job in jobs:
         key = (job.extra["subject_id"], job.extra["timepoint"])
         study_of.setdefault(key, job.identity.uid("study"))
         job.identity.study_uid = study_of[key]
+    for job in mmode_jobs:
+        identity, extra = job[5], job[6]
+        identity.study_uid = study_of.get((extra["subject_id"], extra["timepoint"])) or identity.uid("study")
     rows = _run_all(jobs, workers)
+    if mmode_jobs:
+        from echoquant.synth.mmode import write_mmode_jobs, write_mmode_truth
+
+        mrows = write_mmode_jobs(mmode_jobs, workers)
+        for row in mrows:
+            row["file"] = f"dicom/{row['file']}"
+        out.mkdir(parents=True, exist_ok=True)
+        write_mmode_truth(out / "truth_mmode.csv", mrows)
     out.mkdir(parents=True, exist_ok=True)
     for row in rows:
         row["file"] = f"dicom/{row['file']}"
@@ -356,6 +373,27 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
     _write_csv(path, rows, TRUTH_COLUMNS)
     (out / "cohort.json").write_text(json.dumps(_spec_dict(spec), indent=1))
     return path
+
+
+def _mmode_job(heart: CaseParams, subject_seed: int, ti: int, mi: int, lvef: float, code: str, tp: str, group: str,
+               out: Path, spec: CohortSpec, seed: int) -> tuple:
+    """An M-mode screen of a subject's heart at a timepoint: the subject's own LV
+    diameter and walls (drawn once from its seed), FS set so that the Teichholz LVEF is
+    the subject's true LVEF then."""
+    from echoquant.synth.mmode import MMODE_PRESETS, fs_for_teichholz_ef, sample_mmode_params
+
+    preset = heart.species if heart.species in MMODE_PRESETS else "human"
+    anatomy = sample_mmode_params(preset, subject_seed)
+    clip = sample_mmode_params(preset, subject_seed * 37 + ti * 101 + mi * 7 + 3)
+    rodent = preset != "human"
+    params = replace(clip, lvidd_mm=anatomy.lvidd_mm, ivsd_mm=anatomy.ivsd_mm, lvpwd_mm=anatomy.lvpwd_mm,
+                     heart_rate_bpm=heart.heart_rate_bpm,
+                     fs_pct=fs_for_teichholz_ef(anatomy.lvidd_mm, lvef, rodent))
+    name = f"{code}_{tp}_mmode{mi + 1}"
+    identity = DicomIdentity(patient_id=code, seed_text=f"cohort-{seed}-{name}", extra={"ClinicalTrialTimePointID": tp})
+    compression, colour = ("jpeg", True) if spec.compression == "jpeg" else ("none", True)
+    return (params, str(out / "dicom"), name, compression, colour, identity,
+            {"subject_id": code, "group": group, "timepoint": tp})
 
 
 def _spec_dict(spec: CohortSpec) -> dict[str, Any]:

@@ -1,0 +1,144 @@
+"""M-mode: reader, generator truth, measurement, doors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+
+from echoquant import Analyzer
+from echoquant.api import MModeEchoResult, score, score_mmode
+from echoquant.batch import BatchOptions, run_batch
+from echoquant.errors import SingleFrameError
+from echoquant.io import read_cine
+from echoquant.io.mmode import NoMModeError, has_mmode, read_mmode
+from echoquant.io.writer import RegionSpec, write_us_dicom
+from echoquant.quant.mmode import lv_mass, measure_mmode, teichholz_ml
+from echoquant.synth.mmode import generate_mmode, sample_mmode_params, write_mmode_case
+
+
+@pytest.fixture(scope="module")
+def screens(tmp_path_factory) -> dict[str, tuple[Path, object, dict]]:
+    """A human screen with the 2-D image and ECG (JPEG), a mouse screen without either
+    (uncompressed grey) and a rat screen in uncompressed RGB."""
+    out = tmp_path_factory.mktemp("mmode")
+    cases = {
+        "human_jpeg": (sample_mmode_params("human", 11, with_2d=True, ecg=True), "jpeg", True),
+        "mouse_grey": (sample_mmode_params("mouse", 12, with_2d=False, ecg=False), "none", False),
+        "rat_rgb": (sample_mmode_params("rat", 13, with_2d=False, ecg=True), "none", True),
+    }
+    made = {}
+    for name, (params, compression, colour) in cases.items():
+        case = generate_mmode(params)
+        row = write_mmode_case(case, params, out, name, compression=compression, colour=colour)
+        made[name] = (out / row["file"], params, case)
+    return made
+
+
+def test_formulas_match_hand_calculation() -> None:
+    assert teichholz_ml(50.0, rodent=False) == pytest.approx(7 / 7.4 * 125)  # D = 5 cm -> mL
+    assert teichholz_ml(4.0, rodent=True) == pytest.approx(7 / 6.4 * 64 / 1000)  # D = 4 mm -> µL -> mL
+    assert lv_mass(10.0, 50.0, 10.0, rodent=False) == pytest.approx(0.8 * 1.04 * (7**3 - 5**3) + 0.6)
+    assert lv_mass(1.0, 4.0, 1.0, rodent=True) == pytest.approx(0.8 * 1.053 * (6**3 - 4**3))
+
+
+@pytest.mark.parametrize("name", ["human_jpeg", "mouse_grey", "rat_rgb"])
+def test_reader_finds_strip_and_its_calibration(screens, name) -> None:
+    path, params, case = screens[name]
+    assert has_mmode(path)
+    strip = read_mmode(path)
+    r0, c0, r1, c1 = case.strip_box
+    assert strip.pixels.shape == (r1 - r0, c1 - c0)
+    assert strip.seconds_per_px == pytest.approx(params.seconds_per_px, rel=1e-5)
+    assert strip.mm_per_px == pytest.approx(params.mm_per_px, rel=1e-5)
+    assert (strip.two_d is not None) == params.with_2d
+    assert (strip.ecg is not None) == params.ecg
+    if params.ecg:
+        assert strip.ecg.frame_aligned and len(strip.ecg.r_wave_times_s) >= 2
+        # R waves at the generator's EDs
+        ed = np.asarray(case.truth["ed_times_s"])
+        assert all(np.min(np.abs(ed - r)) < 3 * params.seconds_per_px for r in strip.ecg.r_wave_times_s)
+    # grey levels survive the encoding (JPEG: within compression noise)
+    diff = np.abs(strip.pixels.astype(int) - case.strip.astype(int))
+    assert np.median(diff) <= (6 if name == "human_jpeg" else 1)
+
+
+@pytest.mark.parametrize("name", ["human_jpeg", "mouse_grey", "rat_rgb"])
+def test_measurement_against_generator_truth(screens, name) -> None:
+    path, params, case = screens[name]
+    result = score_mmode(path)
+    s, t = result.quant.summary, case.truth
+    assert s["n_beats"] >= 3 and result.qc_pass
+    for key in ("lvidd_mm", "lvids_mm"):
+        assert s[key] == pytest.approx(t[key], rel=0.03)
+    for key in ("ivsd_mm", "lvpwd_mm"):
+        assert s[key] == pytest.approx(t[key], rel=0.12)
+    assert s["fs_pct"] == pytest.approx(t["fs_pct"], abs=2.0)
+    assert s["lvef_teichholz_pct"] == pytest.approx(t["lvef_teichholz_pct"], abs=3.0)
+    mass = "lv_mass_g" if params.species == "human" else "lv_mass_mg"
+    assert s[mass] == pytest.approx(t[mass], rel=0.15)
+    assert s["heart_rate_bpm_measured"] == pytest.approx(params.heart_rate_bpm, rel=0.05)
+    es = np.asarray(t["es_times_s"])
+    assert all(np.min(np.abs(es - b.es_time)) < 0.01 for b in result.quant.beats)
+
+
+def test_non_cardiac_strip_gives_no_numbers() -> None:
+    params = sample_mmode_params("mouse", 21, with_2d=False, texture="tissue")
+    case = generate_mmode(params)
+    r = measure_mmode(case.strip, mm_per_px=params.mm_per_px, seconds_per_px=params.seconds_per_px)
+    assert r.summary.get("fs_pct") is None and r.beats == []
+    assert [f.split(":")[0] for f in r.flags] == ["no_lv"]
+
+
+def test_uncalibrated_depth_keeps_fs_and_withholds_lengths() -> None:
+    params = sample_mmode_params("rat", 22, with_2d=False)
+    case = generate_mmode(params)
+    r = measure_mmode(case.strip, mm_per_px=None, seconds_per_px=None)
+    s = r.summary
+    assert s["fs_pct"] == pytest.approx(case.truth["fs_pct"], abs=2.0)
+    assert s["lvidd_mm"] is None and s["lvef_teichholz_pct"] is None and s["lv_mass_mg"] is None
+    assert s["unit"] == "px" and s["heart_rate_bpm_measured"] is None
+
+
+def test_score_routes_mmode_and_single_2d_frame_stays_single_frame(screens, tmp_path) -> None:
+    path = screens["mouse_grey"][0]
+    assert isinstance(score(path), MModeEchoResult)
+    still = write_us_dicom(tmp_path / "still.dcm", np.full((1, 64, 80), 90, np.uint8), frame_time_ms=None,
+                           regions=[RegionSpec(0, 0, 79, 63, 0.03, 0.03)], multiframe=False)
+    assert not has_mmode(still)
+    with pytest.raises(SingleFrameError):
+        read_cine(still, require_loop=True)
+    with pytest.raises(NoMModeError, match="no M-mode region"):
+        read_mmode(still)
+
+
+def test_batch_writes_mode_columns_overlay_and_sr(screens, tmp_path) -> None:
+    paths = [screens["mouse_grey"][0], screens["rat_rgb"][0]]
+    summary = run_batch(paths, tmp_path / "out", Analyzer(device="cpu"),
+                        BatchOptions(workers=0, overlays=True, sr=True))
+    df = pd.DataFrame(summary.rows)
+    assert list(df["mode"]) == ["mmode", "mmode"] and list(df["status"]) == ["ok", "ok"]
+    assert df["lv_mass_mg"].notna().all() and df["lv_mass_g"].isna().all() and df["lvef_pct"].isna().all()
+    assert df["fs_pct"].between(5, 70).all()
+    clip = df["clip_id"].iloc[0]
+    assert (tmp_path / "out" / "overlays" / f"{clip}.png").stat().st_size > 0
+    sr = pydicom.dcmread(tmp_path / "out" / "sr" / f"{clip}.dcm")
+    text = str(sr)
+    for code in ("29436-3", "18051-3", "18154-5", "18152-9", "125209", "18087-7"):
+        assert code in text, code
+
+
+def test_generator_truth_is_consistent() -> None:
+    p = replace(sample_mmode_params("human", 5, with_2d=False), fs_pct=30.0, lvidd_mm=50.0)
+    t = generate_mmode(p).truth
+    assert t["lvids_mm"] == pytest.approx(35.0)
+    assert t["ivss_mm"] > t["ivsd_mm"] and t["lvpws_mm"] > t["lvpwd_mm"]  # walls thicken
+    # incompressible ring: (r + h)^2 - r^2 is the same at ED and ES
+    for d, s in (("ivsd_mm", "ivss_mm"), ("lvpwd_mm", "lvpws_mm")):
+        assert (25 + t[d]) ** 2 - 25**2 == pytest.approx((17.5 + t[s]) ** 2 - 17.5**2)
+    assert t["lvef_teichholz_pct"] == pytest.approx(
+        100 * (1 - teichholz_ml(35.0, False) / teichholz_ml(50.0, False)))
