@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "partial_path", "sweep_partials"]
@@ -67,3 +68,16 @@ def sweep_partials(folder: str | Path) -> int:
             p.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def write_csv_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Write dict rows as CSV with these columns (others ignored, missing empty),
+    atomically: a partial file renamed into place."""
+    import csv
+
+    tmp = path.with_name(f".{path.name}.partial")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

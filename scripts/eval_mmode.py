@@ -69,7 +69,7 @@ def evaluate(work: Path, preset: str, n: int, n_tissue: int, analyzer: Analyzer)
             errs = [e for _, r in rows.iterrows() for e in _timing_errors_ms(r[col], r[f"{phase}_times_s"])]
             out[f"{phase}_ms_{'ecg' if ecg else 'noecg'}"] = (float(np.mean(errs)) if errs else float("nan"),
                                                                float(np.percentile(errs, 95)) if errs else float("nan"))
-    three = heart[heart["n_complete_beats"] >= 3]
+    three = heart[heart["n_complete_beats_true"] >= 3]
     out["three_beats"] = (int((three["n_beats"] >= 3).sum()), len(three))
     out["tissue"] = (int(res[res["tissue"]]["fs_pct"].isna().sum()), int(res["tissue"].sum()))
     out["tissue_flag"] = bool(res[res["tissue"]]["qc_flags"].astype(str).str.contains("no_lv").all())

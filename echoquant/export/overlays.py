@@ -115,6 +115,18 @@ def write_contour_gif(path: str | Path, cine: EchoCine, contours: Sequence[np.nd
     return path
 
 
+def _save_png(fig, path: str | Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    path = Path(path)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
 def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> Path:
     """Volume (or area-based volume in px³) and tracked strain curves, ED/ES marked."""
     import matplotlib
@@ -142,13 +154,7 @@ def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> P
     extent = summary.get("akinetic_extent_pct")
     wm = "" if extent is None else f", WMSI {summary['wmsi']:.2f}, akinetic extent {extent:.0f}%"
     axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {summary.get('n_beats')}{wm}", fontsize=9)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return _save_png(fig, path)
 
 
 _WALL_COLORS = ("tab:orange", "tab:red", "tab:cyan", "tab:blue")
@@ -182,10 +188,4 @@ def write_mmode_png(path: str | Path, strip: MModeStrip, result: MModeEchoResult
     ax.set_title(f"{title}\nFS {fs}{ef}, beats {s.get('n_beats')}", fontsize=9)
     ax.set_xlabel("time (s)" if sec else "column")
     ax.set_ylabel("depth (mm)" if mm else "row")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    path = Path(path)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return _save_png(fig, path)

@@ -268,25 +268,41 @@ def _extremum(curve: np.ndarray, i: int, half: int, find_max: bool) -> float:
     return best_x
 
 
+def _usable_r_waves(r_waves: np.ndarray | None, period: float, n: int) -> np.ndarray | None:
+    """R waves (columns) when they beat at the rhythm of the diameter curve: median RR
+    within 20 % of its cycle and no RR off by more than a quarter (a T wave taken for an
+    R wave, a missed R); None otherwise."""
+    if r_waves is None:
+        return None
+    r = np.asarray([x for x in r_waves if 0 <= x < n], dtype=np.float64)
+    if len(r) < 2:
+        return None
+    rr = np.diff(r)
+    med = float(np.median(rr))
+    if abs(med - period) > 0.2 * period or np.max(np.abs(rr - med)) > 0.25 * med:
+        return None
+    return r
+
+
 def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float | None,
-           heart_rate_bpm: float | None) -> list[tuple[float, float]]:
-    """``(ED column, ES column)`` of every beat whose ES lies in the strip."""
+           heart_rate_bpm: float | None) -> tuple[list[tuple[float, float]], str]:
+    """``(ED column, ES column)`` of every beat whose ES lies in the strip, and where ED
+    came from (``"ecg"`` or ``"diameter"``)."""
     n = len(lvid)
-    period = None
-    if heart_rate_bpm and seconds_per_px:
+    period = cycle_frames(lvid, 8, n / 2, min_correlation=0.3)
+    if period is None and heart_rate_bpm and seconds_per_px:
         period = 60.0 / heart_rate_bpm / seconds_per_px
-    if period is None or period < 8:
-        period = cycle_frames(lvid, 8, n / 2, min_correlation=0.3)
     if period is None:
-        return []
+        return [], "diameter"
     win = max(5, int(period / 16) | 1)
     smooth = savgol_filter(lvid, win, 2) if n > win else lvid
-    half = max(3, int(round(0.05 * period)))
-    if r_waves is not None and len(r_waves):
-        eds = [float(r) for r in r_waves if 0 <= r < n]
+    half = max(3, int(round(0.1 * period)))
+    r = _usable_r_waves(r_waves, period, n)
+    if r is not None:
+        eds, source = [float(x) for x in r], "ecg"
     else:
         peaks, _ = find_peaks(smooth, distance=max(1, int(0.6 * period)))
-        eds = [_extremum(lvid, int(p), half, True) for p in peaks]
+        eds, source = [_extremum(lvid, int(p), half, True) for p in peaks], "diameter"
     out = []
     for j, ed in enumerate(eds):
         stop = eds[j + 1] if j + 1 < len(eds) else min(n - 1, ed + period)
@@ -296,8 +312,9 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
         i = lo + int(np.argmin(smooth[lo:hi + 1]))
         if i in (lo, hi) or i >= n - 2 or i - ed < 0.15 * period:
             continue  # no minimum inside the beat, or the strip ends before ES
-        out.append((ed, _extremum(lvid, i, half, False)))
-    return out
+        fine = savgol_filter(lvid, max(5, int(period / 8) | 1), 3) if n > period / 8 + 2 else lvid
+        out.append((ed, _extremum(fine, i, half, False)))
+    return out, source
 
 
 def _at(curve: np.ndarray, x: float) -> float:
@@ -370,7 +387,10 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
     r_cols = None
     if r_wave_times_s is not None and seconds_per_px:
         r_cols = np.asarray(r_wave_times_s) / seconds_per_px
-    pairs = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm)
+    pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm)
+    if r_cols is not None and ed_source != "ecg":
+        flags.append(make_flag("ecg_unused", "the ECG's R waves do not follow the rhythm of the LV diameter (a T "
+                                             "wave read as R, or a missed R); ED taken from the largest diameter"))
     ivs = (bounds[1] - bounds[0]) * scale
     pw = (bounds[3] - bounds[2]) * scale
     kind = _species(float(np.median(lvid)) if mm_per_px else None, heart_rate_bpm, species)
@@ -385,6 +405,7 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
             fs_pct=100.0 * (d - s) / d, lvef_teichholz_pct=100.0 * (edv - esv) / edv,
             lv_mass=lv_mass(_at(ivs, ed), d, _at(pw, ed), rodent)))
     summary, more = _summarise(beats, kind, mm_per_px is not None, seconds_per_px)
+    summary["ed_source"] = ed_source
     flags += more
     # Walls are lost where the traced border has little contrast (dropout, out of view).
     if contrast < 15.0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 from scipy.signal import savgol_filter
 
 from echoquant.flags import has_flag, make_flag

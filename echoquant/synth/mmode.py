@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from echoquant._files import write_csv_rows
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.quant.mmode import lv_mass, teichholz_ml
 from echoquant.synth.overlays import ecg_waveform
-from echoquant.synth.timing import beat_starts
+from echoquant.synth.timing import beat_starts, systolic_fraction
 
 __all__ = ["MMODE_PRESETS", "MModeParams", "MModeCase", "sample_mmode_params", "generate_mmode",
            "mmode_fraction", "write_mmode_case", "write_mmode_suite", "MMODE_TRUTH_COLUMNS", "fs_for_teichholz_ef",
@@ -37,28 +38,10 @@ MMODE_PRESETS = ("human", "mouse", "rat", "rodent")
 _ECG_ROWS, _GAP = 48, 6
 
 
-def _ease(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return 0.5 - 0.5 * np.cos(np.pi * x)
-
-
 def mmode_fraction(phase: np.ndarray, es_phase: float) -> np.ndarray:
-    """Systolic fraction for M-mode: smooth rise to 1 at ES, then relaxation without a
-    plateau (so that ES is one instant, the smallest diameter), rapid filling, diastasis
-    and the atrial kick back to 0 at the next ED."""
-    p = np.mod(np.asarray(phase, dtype=np.float64), 1.0)
-    relax_end = es_phase + 0.2
-    kick_start = max(relax_end + 0.05, 0.85)
-    f = np.empty_like(p)
-    sys = p < es_phase
-    f[sys] = _ease(p[sys] / es_phase)
-    relax = (p >= es_phase) & (p < relax_end)
-    f[relax] = 1.0 - 0.75 * _ease((p[relax] - es_phase) / 0.2)
-    dias = (p >= relax_end) & (p < kick_start)
-    f[dias] = 0.25 - 0.05 * (p[dias] - relax_end) / max(kick_start - relax_end, 1e-9)
-    kick = p >= kick_start
-    f[kick] = 0.2 * (1.0 - _ease((p[kick] - kick_start) / (1.0 - kick_start)))
-    return f
+    """Systolic fraction for M-mode: the loops' curve without the isovolumic plateau, so
+    that ES is one instant (the smallest diameter), and a longer relaxation."""
+    return systolic_fraction(phase, es_phase, hold=0.0, rapid=0.2, gap=0.05)
 
 
 @dataclass(frozen=True)
@@ -418,12 +401,5 @@ def write_mmode_suite(out_dir: str | Path, n: int, *, seed: int = 0, preset: str
 
 def write_mmode_truth(path: Path, rows: list[dict[str, Any]]) -> Path:
     """Write M-mode truth rows (:data:`MMODE_TRUTH_COLUMNS`) atomically."""
-    import csv
-
-    tmp = path.with_name(f".{path.name}.partial")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MMODE_TRUTH_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    write_csv_rows(path, rows, MMODE_TRUTH_COLUMNS)
     return path

@@ -13,7 +13,8 @@ def _ease(x: np.ndarray) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
-def systolic_fraction(phase: np.ndarray, es_phase: float) -> np.ndarray:
+def systolic_fraction(phase: np.ndarray, es_phase: float, *, hold: float = 0.06, rapid: float = 0.17,
+                      gap: float = 0.02) -> np.ndarray:
     """Systolic fraction ``f`` (0 at ED, 1 at ES) at a phase of the cycle (0..1).
 
     Systole rises smoothly to ES; isovolumic relaxation holds; rapid filling takes
@@ -23,11 +24,14 @@ def systolic_fraction(phase: np.ndarray, es_phase: float) -> np.ndarray:
     Args:
         phase: phase(s) of the cardiac cycle, in [0, 1).
         es_phase: phase of end-systole (0.3-0.5).
+        hold: isovolumic relaxation, where f stays 1 (0: ES is a single instant).
+        rapid: length of rapid filling (phase units).
+        gap: least diastasis between rapid filling and the atrial kick.
     """
     p = np.mod(np.asarray(phase, dtype=np.float64), 1.0)
-    ivr = es_phase + 0.06
-    rapid_end = ivr + 0.17
-    kick_start = max(rapid_end + 0.02, 0.85)
+    ivr = es_phase + hold
+    rapid_end = ivr + rapid
+    kick_start = max(rapid_end + gap, 0.85)
     f = np.empty_like(p)
     sys = p < es_phase
     f[sys] = _ease(p[sys] / es_phase)

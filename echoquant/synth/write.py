@@ -3,7 +3,6 @@ cohort study (groups, subjects, repeated clips, baseline and follow-up)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from echoquant._files import write_csv_rows
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
 
@@ -103,13 +103,7 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+_write_csv = write_csv_rows
 
 
 @dataclass(frozen=True)
