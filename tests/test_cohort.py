@@ -210,11 +210,13 @@ def test_demo_end_to_end(tmp_path) -> None:
     report = run_demo(tmp_path / "demo", n_per_group=3, seed=1, workers=2)
     assert report.is_file() and "ancova" in report.read_text()
     results = pd.read_csv(tmp_path / "demo" / "analysis" / "results.csv")
-    assert len(results) == 12 and (results["status"] == "ok").all()
+    # a B-mode loop and an M-mode screen per mouse and timepoint
+    assert len(results) == 24 and (results["status"] == "ok").all()
+    assert results["mode"].value_counts().to_dict() == {"2d": 12, "mmode": 12}
     stats = pd.read_csv(tmp_path / "demo" / "report" / "stats.csv")
-    assert {"lvef_pct", "gls_pct"} <= set(stats["endpoint"])
+    assert {"lvef_pct", "gls_pct", "fs_pct", "lvef_teichholz_pct", "akinetic_extent_pct"} <= set(stats["endpoint"])
     check = pd.read_csv(tmp_path / "demo" / "report" / "truth_check.csv").set_index("endpoint")
-    assert check.loc["lvef_pct", "mae"] < 10
+    assert check.loc["lvef_pct", "mae"] < 10 and check.loc["fs_pct", "mae"] < 2
 
 
 def test_report_lists_clips_with_their_intervals(tmp_path) -> None:
