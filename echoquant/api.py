@@ -328,7 +328,9 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
         An :class:`EchoResult`, or an :class:`MModeEchoResult` for an M-mode strip.
     """
     if isinstance(source, MModeStrip) or (not isinstance(source, EchoCine) and has_mmode(source)):
-        return score_mmode(source)
+        return score_mmode(source)  # no network is loaded for a strip
+    if not isinstance(source, EchoCine):
+        source = read_cine(source, require_loop=True)  # read here: the analyzer need not look for M-mode again
     analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
     return analyzer.score(source, track=track, max_beats=max_beats)
 

@@ -30,7 +30,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from echoquant._files import atomic_write_text, sweep_partials
-from echoquant.api import Analyzer, EchoResult, MModeEchoResult
+from echoquant.api import MMODE_METHOD, Analyzer, EchoResult, MModeEchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
 from echoquant.export.tables import error_row, read_record, result_row, write_study_tables, write_tables
 from echoquant.flags import make_flag
@@ -184,8 +184,10 @@ def _done(record: dict[str, Any] | None, sha: str | None, model: str) -> bool:
     if record is None or sha is None:
         return False
     row = record.get("row", {})
+    # An M-mode strip is measured by the tracer whatever the network: its row names the tracer.
+    expected = MMODE_METHOD if row.get("mode") == "mmode" else model
     return row.get("content_sha256") == sha and row.get("status") in ("ok", "skipped") and (
-        row.get("status") == "skipped" or row.get("model") == model)
+        row.get("status") == "skipped" or row.get("model") == expected)
 
 
 class _LoadDataset(Dataset):

@@ -126,10 +126,14 @@ def test_batch_writes_mode_columns_overlay_and_sr(screens, tmp_path) -> None:
     assert df["fs_pct"].between(5, 70).all()
     clip = df["clip_id"].iloc[0]
     assert (tmp_path / "out" / "overlays" / f"{clip}.png").stat().st_size > 0
+    assert (df["fps"].isna() & df["beat_source"].isin(["ecg", "diameter"])).all()
     sr = pydicom.dcmread(tmp_path / "out" / "sr" / f"{clip}.dcm")
     text = str(sr)
     for code in ("29436-3", "18051-3", "18154-5", "18152-9", "125209", "18087-7"):
         assert code in text, code
+    # --continue keeps measured strips (their rows name the tracer, not the network)
+    again = run_batch(paths, tmp_path / "out", Analyzer(device="cpu"), BatchOptions(workers=0, resume=True))
+    assert again.n_resumed == 2
 
 
 def test_generator_truth_is_consistent() -> None:

@@ -91,12 +91,13 @@ def mmode_row(result: MModeEchoResult, *, clip_id: str | None = None, content_sh
     row.update({"path": result.path, "status": "ok", **_meta_cells(result.meta), "mode": "mmode"})
     row.update({k: summary.get(k) for k in _MMODE[1:]})
     row.update({
-        "n_frames": 1, "fps": None if not info.get("seconds_per_px") else 1.0 / info["seconds_per_px"],
+        # one still frame: no frame rate; the strip's own time axis is in its region
+        "n_frames": 1, "fps": None,
         "timing_source": "UltrasoundRegion" if info.get("seconds_per_px") else None,
         "spacing_mm": info.get("mm_per_px"), "spacing_row_mm": info.get("mm_per_px"), "spacing_col_mm": None,
         "calibration_source": "UltrasoundRegion" if info.get("mm_per_px") else None,
         "heart_rate_bpm": info.get("heart_rate_bpm"), "heart_rate_bpm_measured": summary.get("heart_rate_bpm_measured"),
-        "n_beats": summary.get("n_beats"), "beat_source": "ecg" if info.get("ecg") else "diameter",
+        "n_beats": summary.get("n_beats"), "beat_source": summary.get("ed_source"),
         # times of the strip's ED and ES, in s (columns without a time axis)
         "ed_frames": ";".join(f"{b.ed_time:.4f}" for b in beats), "es_frames": ";".join(f"{b.es_time:.4f}" for b in beats),
         "qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
