@@ -18,6 +18,26 @@ def _network_spec(cfg: DictConfig) -> dict[str, Any]:
     return {"name": name, "kwargs": net}
 
 
+def _start_from_bundle(module: Any, path: str, image_size: int) -> None:
+    """Fine-tuning: copy a bundle's weights into ``module.net`` (same network and input size).
+
+    Raises:
+        ValueError: the bundle's network or input size differs from the configured one.
+    """
+    from echoquant.segment.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    if bundle.image_size != image_size:
+        raise ValueError(f"init_from {path} was trained at {bundle.image_size} px; set image_size={bundle.image_size}, "
+                         f"got {image_size}")
+    try:
+        module.net.load_state_dict(bundle.net.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"init_from {path}: its network ({bundle.metadata['network']}) does not match model.net; "
+                         "use the same model config") from exc
+    print(f"starting from the weights of {path}")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model described by ``cfg`` and export it as a bundle.
 
@@ -32,6 +52,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
+    if cfg.get("init_from"):
+        _start_from_bundle(module, cfg.init_from, cfg.image_size)
     callbacks = [hydra.utils.instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)

@@ -24,32 +24,53 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from echoquant.segment.preprocess import crop_box_for, normalize_intensity, to_network, to_network_labels
+from echoquant.segment.preprocess import (
+    crop_box_for, normalize_intensity, to_network, to_network_fractions, to_network_labels,
+)
 
 __all__ = ["FrameArrays", "FrameDataset", "SynthDataModule", "FolderDataModule", "CamusDataModule", "MixedDataModule",
            "synth_frames", "case_frames"]
 
 
+FRACTION_CLASSES = (1, 2, 3)  # LV cavity, myocardium, LA: background is what they leave
+
+
 @dataclass
 class FrameArrays:
-    """Network-ready frames: ``images (N, s, s)`` uint8 and ``labels (N, s, s)`` uint8."""
+    """Network-ready frames: ``images (N, s, s)`` uint8, ``labels (N, s, s)`` uint8
+    (nearest neighbour) and ``fractions (N, 3, s, s)`` uint8 (0..255: the share of each
+    network pixel covered by LV cavity, myocardium and LA; None in caches written
+    before they existed)."""
 
     images: np.ndarray
     labels: np.ndarray
+    fractions: np.ndarray | None = None
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.partial.npz")
-        np.savez_compressed(tmp, images=self.images, labels=self.labels)
+        extra = {} if self.fractions is None else {"fractions": self.fractions}
+        np.savez_compressed(tmp, images=self.images, labels=self.labels, **extra)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "FrameArrays":
         d = np.load(path)
-        return cls(d["images"], d["labels"])
+        return cls(d["images"], d["labels"], d["fractions"] if "fractions" in d else None)
 
     @classmethod
     def concat(cls, parts: list["FrameArrays"]) -> "FrameArrays":
-        return cls(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+        fractions = None if any(p.fractions is None for p in parts) else np.concatenate([p.fractions for p in parts])
+        return cls(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), fractions)
+
+    def majority_labels(self) -> np.ndarray:
+        """``(N, s, s)`` the class covering most of each network pixel (from the
+        fractions): the centre-aligned hard label, for validation."""
+        if self.fractions is None:
+            raise ValueError("these frames carry no label fractions; regenerate the cache")
+        f = self.fractions.astype(np.int16)
+        stacked = np.concatenate([255 - f.sum(axis=1, keepdims=True), f], axis=1)
+        classes = np.array((0,) + FRACTION_CLASSES, dtype=np.uint8)
+        return classes[stacked.argmax(axis=1)]
 
 
 def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, indices: list[int], size: int) -> FrameArrays:
@@ -57,7 +78,8 @@ def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, in
     box = crop_box_for(fan_mask)
     imgs = to_network(frames[indices], fan_mask, box, size)[:, 0]
     labs = to_network_labels(labels[indices], box, size)[:, 0]
-    return FrameArrays((imgs * 255 + 0.5).astype(np.uint8), labs)
+    fractions = to_network_fractions(labels[indices], box, size, FRACTION_CLASSES)
+    return FrameArrays((imgs * 255 + 0.5).astype(np.uint8), labs, (fractions * 255 + 0.5).astype(np.uint8))
 
 
 def _one_synth_case(args: tuple[str, int, int, int, dict]) -> FrameArrays:
@@ -98,21 +120,40 @@ def _plain(x: Any) -> Any:
     return x
 
 
+LABEL_KINDS = ("nearest", "majority", "fractions")
+
+
 class FrameDataset(Dataset):
-    """Frames as MONAI-style dicts ``{"image": (1, s, s) float, "label": (1, s, s) long}``.
+    """Frames as MONAI-style dicts ``{"image": (1, s, s) float, "label": ...}``.
 
     Args:
         arrays: the frames.
         transform: augmentation, applied after the intensity normalisation (as
             nnU-Net does: the network sees normalised frames, varied).
         intensity: the bundle's intensity mode (:func:`normalize_intensity`).
+        labels: ``"nearest"``: ``(1, s, s)`` class indices from nearest-neighbour
+            resizing; ``"majority"``: the class covering most of each pixel;
+            ``"fractions"``: ``(4, s, s)`` float class shares per pixel (background
+            first), resampled bilinearly by the augmentations (soft targets).
     """
 
-    def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale") -> None:
-        self.arrays, self.transform, self.intensity = arrays, transform, intensity
+    def __init__(self, arrays: FrameArrays, transform=None, intensity: str = "scale", labels: str = "nearest") -> None:
+        if labels not in LABEL_KINDS:
+            raise ValueError(f"labels must be one of {LABEL_KINDS}, got {labels!r}")
+        if labels != "nearest" and arrays.fractions is None:
+            raise ValueError(f"labels={labels!r} needs frames with label fractions; these come from a cache written "
+                             "before them: delete it (paths.cache_dir) so that it is rebuilt")
+        self.arrays, self.transform, self.intensity, self.label_kind = arrays, transform, intensity, labels
+        self._majority = arrays.majority_labels() if labels == "majority" else None
 
     def __len__(self) -> int:
         return len(self.arrays.images)
+
+    def _label(self, i: int) -> torch.Tensor:
+        if self.label_kind == "fractions":
+            return torch.from_numpy(self.arrays.fractions[i].astype(np.float32) / 255.0)
+        hard = self._majority if self._majority is not None else self.arrays.labels
+        return torch.from_numpy(hard[i][None].astype(np.int64))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = {
@@ -120,29 +161,34 @@ class FrameDataset(Dataset):
             # the sector, exactly as to_network hands them at inference.
             "image": torch.from_numpy(normalize_intensity(self.arrays.images[i][None].astype(np.float32) / 255.0,
                                                           self.intensity)),
-            "label": torch.from_numpy(self.arrays.labels[i][None].astype(np.int64)),
+            "label": self._label(i),
         }
         if self.transform is not None:
             item = self.transform(item)
-            item = {"image": torch.as_tensor(item["image"]).float(), "label": torch.as_tensor(item["label"]).long()}
-        return item
+        image = torch.as_tensor(item["image"]).float()
+        if self.label_kind != "fractions":
+            return {"image": image, "label": torch.as_tensor(item["label"]).long()}
+        # Augmentations pad with zeros and cut the sector: background is what the
+        # three structures leave, so it is rebuilt after them.
+        fg = torch.as_tensor(item["label"]).float().clamp(0.0, 1.0)
+        return {"image": image, "label": torch.cat([(1.0 - fg.sum(0, keepdim=True)).clamp(min=0.0), fg])}
 
 
 class _ArraysDataModule(pl.LightningDataModule):
     """Shared loaders over train/val :class:`FrameArrays`."""
 
     def __init__(self, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0, seed: int = 0,
-                 intensity: str = "scale") -> None:
+                 intensity: str = "scale", soft_labels: bool = False) -> None:
         super().__init__()
         self.batch_size, self.num_workers, self.augment, self.seed = batch_size, num_workers, augment, seed
-        self.intensity = intensity
+        self.intensity, self.soft_labels = intensity, soft_labels
         self.train_arrays: FrameArrays | None = None
         self.val_arrays: FrameArrays | None = None
 
     def train_dataloader(self) -> DataLoader:
         from echoquant.segment.transforms import train_transforms
 
-        tf = train_transforms(self.augment) if self.augment > 0 else None
+        tf = train_transforms(self.augment, soft_labels=self.soft_labels) if self.augment > 0 else None
         if tf is not None:
             tf.set_random_state(self.seed)
         from monai.data.utils import worker_init_fn
@@ -150,12 +196,16 @@ class _ArraysDataModule(pl.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         # worker_init_fn re-seeds the transforms in each worker (from the loader's
         # seeded generator): without it every worker replays the same augmentations.
-        return DataLoader(FrameDataset(self.train_arrays, tf, self.intensity), batch_size=self.batch_size, shuffle=True,
+        kind = "fractions" if self.soft_labels else "nearest"
+        return DataLoader(FrameDataset(self.train_arrays, tf, self.intensity, kind), batch_size=self.batch_size, shuffle=True,
                           num_workers=self.num_workers, generator=g, drop_last=len(self.train_arrays.images) > self.batch_size,
                           persistent_workers=self.num_workers > 0, worker_init_fn=worker_init_fn)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(FrameDataset(self.val_arrays, intensity=self.intensity), batch_size=self.batch_size, shuffle=False,
+        # Soft-label training is judged against the centre-aligned majority labels.
+        kind = "majority" if self.soft_labels else "nearest"
+        return DataLoader(FrameDataset(self.val_arrays, intensity=self.intensity, labels=kind), batch_size=self.batch_size,
+                          shuffle=False,
                           num_workers=0)
 
 
@@ -180,8 +230,8 @@ class SynthDataModule(_ArraysDataModule):
     def __init__(self, cache_dir: str = "outputs/cache", presets: dict[str, float] | None = None, n_train: int = 200,
                  n_val: int = 20, frames_per_case: int = 6, image_size: int = 128, overrides: dict | None = None,
                  generate_workers: int = 2, seed: int = 0, batch_size: int = 16, num_workers: int = 0,
-                 augment: float = 1.0, intensity: str = "scale") -> None:
-        super().__init__(batch_size, num_workers, augment, seed, intensity)
+                 augment: float = 1.0, intensity: str = "scale", soft_labels: bool = False) -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity, soft_labels)
         self.cache_dir = Path(cache_dir)
         self.presets = dict(_plain(presets) or {"human": 0.6, "rodent": 0.4})
         self.n_train, self.n_val, self.per_case = n_train, n_val, frames_per_case
@@ -190,8 +240,9 @@ class SynthDataModule(_ArraysDataModule):
     def _path(self, split: str, n: int, seed: int) -> Path:
         from echoquant.synth.generate import GENERATOR_VERSION
 
+        # "fractions": caches written before frames carried label fractions are not reused.
         key = json.dumps([split, n, seed, self.per_case, self.image_size, self.presets, self.overrides,
-                          GENERATOR_VERSION], sort_keys=True)
+                          GENERATOR_VERSION, "fractions"], sort_keys=True)
         return self.cache_dir / f"synth_{split}_{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
 
     def prepare_data(self) -> None:
@@ -243,8 +294,8 @@ class FolderDataModule(_ArraysDataModule):
 
     def __init__(self, train_dir: str, val_dir: str, image_size: int = 128, frames_per_case: int = 10,
                  seed: int = 0, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0,
-                 intensity: str = "scale") -> None:
-        super().__init__(batch_size, num_workers, augment, seed, intensity)
+                 intensity: str = "scale", soft_labels: bool = False) -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity, soft_labels)
         self.train_dir, self.val_dir = Path(train_dir), Path(val_dir)
         self.image_size, self.per_case = image_size, frames_per_case
 
@@ -270,7 +321,7 @@ class CamusDataModule(FolderDataModule):
 
     def __init__(self, root: str, sources: dict[str, bool] | None = None, cache_dir: str = "outputs/cache",
                  image_size: int = 128, frames_per_case: int = 2, seed: int = 0, batch_size: int = 16,
-                 num_workers: int = 0, augment: float = 1.0, intensity: str = "scale") -> None:
+                 num_workers: int = 0, augment: float = 1.0, intensity: str = "scale", soft_labels: bool = False) -> None:
         self.root = Path(root)
         from echoquant.segment.adapters import CAMUS_SOURCES
 
@@ -278,7 +329,7 @@ class CamusDataModule(FolderDataModule):
         key = hashlib.sha1(json.dumps([str(self.root.resolve()), self.sources], sort_keys=True).encode()).hexdigest()[:12]
         self.converted = Path(cache_dir) / f"camus_{key}"
         super().__init__(str(self.converted / "train"), str(self.converted / "valid"), image_size, frames_per_case,
-                         seed, batch_size, num_workers, augment, intensity)
+                         seed, batch_size, num_workers, augment, intensity, soft_labels)
 
     def prepare_data(self) -> None:
         from echoquant.segment.adapters import convert_camus
@@ -305,8 +356,9 @@ class MixedDataModule(_ArraysDataModule):
     """
 
     def __init__(self, parts: dict[str, _ArraysDataModule], val_parts: list[str], batch_size: int = 16,
-                 num_workers: int = 0, augment: float = 1.0, seed: int = 0, intensity: str = "scale") -> None:
-        super().__init__(batch_size, num_workers, augment, seed, intensity)
+                 num_workers: int = 0, augment: float = 1.0, seed: int = 0, intensity: str = "scale",
+                 soft_labels: bool = False) -> None:
+        super().__init__(batch_size, num_workers, augment, seed, intensity, soft_labels)
         self.parts = dict(parts)
         self.val_parts = list(_plain(val_parts))
         unknown = sorted(set(self.val_parts) - set(self.parts))

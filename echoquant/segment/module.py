@@ -28,6 +28,9 @@ class LVSegmentationModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         self.net = net
         self.loss = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
+        # Soft targets (class fractions per pixel, background first): cross-entropy
+        # against the fractions, Dice on them as they are.
+        self.soft_loss = DiceCELoss(to_onehot_y=False, softmax=True, include_background=False)
         self.dice = DiceMetric(include_background=False, reduction="mean_batch")
         self.hd95 = HausdorffDistanceMetric(include_background=False, percentile=95, reduction="mean_batch")
 
@@ -35,14 +38,20 @@ class LVSegmentationModule(pl.LightningModule):
         out = self.net(x)
         return out[:, 0] if out.ndim == 5 else out  # DynUNet deep supervision stacks outputs
 
+    def _loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Dice + cross-entropy against class indices ``(B, 1, s, s)`` or class
+        fractions ``(B, C, s, s)``."""
+        soft = label.is_floating_point() and label.shape[1] == logits.shape[1]
+        return self.soft_loss(logits, label) if soft else self.loss(logits, label)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch["label"])
+        loss = self._loss(self(batch["image"]), batch["label"])
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["image"]))
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
-        self.log("val/loss", self.loss(logits, batch["label"]), batch_size=len(batch["image"]))
+        self.log("val/loss", self._loss(logits, batch["label"]), batch_size=len(batch["image"]))
         pred = torch.nn.functional.one_hot(logits.argmax(1), NUM_CLASSES).permute(0, 3, 1, 2)
         truth = torch.nn.functional.one_hot(batch["label"][:, 0], NUM_CLASSES).permute(0, 3, 1, 2)
         self.dice(pred, truth)

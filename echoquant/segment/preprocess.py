@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "from_network", "labels_from_network",
-           "normalize_intensity", "INTENSITY_MODES"]
+__all__ = ["CropBox", "crop_box_for", "to_network", "to_network_labels", "to_network_fractions", "from_network",
+           "labels_from_network", "normalize_intensity", "INTENSITY_MODES"]
 
 INTENSITY_MODES = ("scale", "equalize")
 
@@ -105,6 +105,25 @@ def to_network_labels(labels: np.ndarray, box: CropBox, size: int) -> np.ndarray
     out = np.empty((len(labels), 1, size, size), dtype=np.uint8)
     for t, lab in enumerate(labels):
         out[t, 0] = cv2.resize(_crop(lab, box), (size, size), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def to_network_fractions(labels: np.ndarray, box: CropBox, size: int, classes: tuple[int, ...]) -> np.ndarray:
+    """``(T, H, W)`` label maps -> ``(T, len(classes), size, size)`` float32: the fraction
+    of each network pixel that each class covers (area averaging, as the image is
+    resized).
+
+    Nearest-neighbour labels on the coarser network grid move every border by up to
+    half a network pixel, at random along it; a thin structure (myocardium) loses
+    several Dice points to that alone when the labels are compared back on the cine
+    grid. Fractions keep the border's sub-pixel position, which the network's
+    probabilities, interpolated back to the cine grid, can then reproduce.
+    """
+    out = np.empty((len(labels), len(classes), size, size), dtype=np.float32)
+    for t, lab in enumerate(labels):
+        crop = _crop(lab, box)
+        for k, c in enumerate(classes):
+            out[t, k] = cv2.resize((crop == c).astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
     return out
 
 

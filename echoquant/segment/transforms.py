@@ -221,16 +221,18 @@ class RandSectorCrop(RandomizableTransform):
 
 class RandApexRotated(_RandDictWrapper):
     """Dict wrapper of :class:`RandApexRotate`: the apex is found on ``image_key`` and the
-    same rotation applied to every key (labels with nearest-neighbour sampling)."""
+    same rotation applied to every key (the other keys sampled with ``label_mode``:
+    ``nearest`` for class indices, ``bilinear`` for class fractions)."""
 
-    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_deg: float = 15.0, image_key: str = "image") -> None:
+    def __init__(self, keys: KeysCollection, prob: float = 0.3, max_deg: float = 15.0, image_key: str = "image",
+                 label_mode: str = "nearest") -> None:
         super().__init__(keys, prob, RandApexRotate(1.0, max_deg))
-        self.image_key = image_key
+        self.image_key, self.label_mode = image_key, label_mode
 
     def _apply(self, d: dict[Hashable, torch.Tensor]) -> None:
         apex = sector_apex(d[self.image_key])
         for key in self.key_iterator(d):
-            mode = "bilinear" if key == self.image_key else "nearest"
+            mode = "bilinear" if key == self.image_key else self.label_mode
             d[key] = self.t(d[key], apex=apex, mode=mode, randomize=False)
 
 
@@ -249,11 +251,18 @@ class RandSectorCropd(_RandDictWrapper):
             d[key] = self.t(d[key], keep=keep, randomize=False)
 
 
-def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label")):
+def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "label"), soft_labels: bool = False):
     """Augmentations for what differs between scanners and patients: intensity,
     gamma, contrast, noise, blur, speckle, depth gain, rotation, scale, elastic
     deformation, rotation about the transducer, sector crop, depth change (zoom) and
-    left-right flip (vendors show the LV on either side)."""
+    left-right flip (vendors show the LV on either side).
+
+    Args:
+        strength: scales every augmentation's probability.
+        keys: the image and label keys.
+        soft_labels: the label holds class fractions (resampled bilinearly) instead of
+            class indices (nearest neighbour).
+    """
     from monai.transforms import (
         Compose, Rand2DElasticd, RandAdjustContrastd, RandAffined, RandFlipd, RandGaussianNoised,
         RandGaussianSmoothd, RandScaleIntensityd, RandShiftIntensityd, RandZoomd,
@@ -261,16 +270,17 @@ def train_transforms(strength: float = 1.0, keys: Sequence[str] = ("image", "lab
 
     img, lab = keys
     s = strength
+    lab_mode = "bilinear" if soft_labels else "nearest"
     return Compose([
         RandFlipd(keys=[img, lab], spatial_axis=1, prob=0.5),
-        RandApexRotated(keys=[img, lab], prob=0.3 * s, max_deg=15.0, image_key=img),
+        RandApexRotated(keys=[img, lab], prob=0.3 * s, max_deg=15.0, image_key=img, label_mode=lab_mode),
         RandSectorCropd(keys=[img, lab], prob=0.2 * s, image_key=img),
         RandAffined(keys=[img, lab], prob=0.7 * s, rotate_range=0.3, scale_range=(0.15, 0.15),
-                    translate_range=(12, 12), mode=("bilinear", "nearest"), padding_mode="zeros"),
-        RandZoomd(keys=[img, lab], prob=0.3 * s, min_zoom=0.8, max_zoom=1.3, mode=("bilinear", "nearest"),
+                    translate_range=(12, 12), mode=("bilinear", lab_mode), padding_mode="zeros"),
+        RandZoomd(keys=[img, lab], prob=0.3 * s, min_zoom=0.8, max_zoom=1.3, mode=("bilinear", lab_mode),
                   keep_size=True),
         Rand2DElasticd(keys=[img, lab], prob=0.2 * s, spacing=(32, 32), magnitude_range=(0, 2),
-                       mode=("bilinear", "nearest"), padding_mode="zeros"),
+                       mode=("bilinear", lab_mode), padding_mode="zeros"),
         RandAdjustContrastd(keys=[img], prob=0.4 * s, gamma=(0.6, 1.7)),
         RandScaleIntensityd(keys=[img], prob=0.4 * s, factors=0.4),
         RandShiftIntensityd(keys=[img], prob=0.2 * s, offsets=0.05),

@@ -28,7 +28,9 @@ LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
 
 # Bumped whenever the same seed renders a different picture, so that caches of
 # generated training frames are not reused across generator changes.
-GENERATOR_VERSION = 1
+# 2: rodent radial decay length scales with heart size (thicker-walled, realistic
+# rodent thickening).
+GENERATOR_VERSION = 2
 
 
 @dataclass
