@@ -289,9 +289,10 @@ there, not when the loop starts in mid-ejection (`echoquant.quant.cycle`; tests 
 
 **What is not reached.** Issue 16 asks that, among clips passing QC on CAMUS valid, 95 % have an LVEF
 error of at most 8 points with at most 10 % of Good/Medium patients flagged. With the shipped
-segmentation model only 69 % of CAMUS valid clips are within 8 points of the expert-mask LVEF, and no
-flag found here separates the rest: the interval width (the best per-clip signal, Spearman 0.28 with
-the error) would have to flag about half of the Good/Medium clips to lift the share to 84 %. The
+segmentation model only 68 % of CAMUS valid clips are within 8 points of the expert-mask LVEF, and no
+flag found here separates the rest: the interval width (Spearman 0.24 with the error; the network's
+median LV probability, -0.30, is no better) lifts the share only to 75 % even when it flags 81 % of
+the Good/Medium clips (table below). The
 limit is the model's accuracy on real images (issue 15), not the QC rule; no excluding flag on
 interval width was added, as it would drop good patients from a cohort without making the rest
 trustworthy to 8 points. Users can filter on the interval columns. On the generated held-out suite
