@@ -175,7 +175,8 @@ class FrameDataset(Dataset):
 
 
 class _ArraysDataModule(pl.LightningDataModule):
-    """Shared loaders over train/val :class:`FrameArrays`."""
+    """Shared loaders over train/val :class:`FrameArrays` (``soft_labels``: train on
+    label fractions, see :class:`SynthDataModule`)."""
 
     def __init__(self, batch_size: int = 16, num_workers: int = 0, augment: float = 1.0, seed: int = 0,
                  intensity: str = "scale", soft_labels: bool = False) -> None:
@@ -225,6 +226,9 @@ class SynthDataModule(_ArraysDataModule):
         intensity: intensity normalisation of the network input
             (:func:`~echoquant.segment.preprocess.normalize_intensity`); recorded in
             the exported bundle so that inference applies the same.
+        soft_labels: train on label fractions (each structure's share of every
+            network pixel) instead of nearest-neighbour class indices; validation
+            then scores against the majority labels.
     """
 
     def __init__(self, cache_dir: str = "outputs/cache", presets: dict[str, float] | None = None, n_train: int = 200,
