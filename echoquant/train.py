@@ -18,11 +18,16 @@ def _network_spec(cfg: DictConfig) -> dict[str, Any]:
     return {"name": name, "kwargs": net}
 
 
-def _start_from_bundle(module: Any, path: str, image_size: int) -> None:
-    """Fine-tuning: copy a bundle's weights into ``module.net`` (same network and input size).
+def _start_from_bundle(module: Any, path: str, image_size: int, intensity: str) -> str:
+    """Fine-tuning: copy a bundle's weights into ``module.net`` (same network, input size
+    and grey-level mode).
+
+    Returns:
+        The bundle's licence: weights fine-tuned from it inherit it.
 
     Raises:
-        ValueError: the bundle's network or input size differs from the configured one.
+        ValueError: the bundle's network, input size or intensity mode differs from the
+            configured one.
     """
     from echoquant.segment.bundle import load_bundle
 
@@ -30,12 +35,16 @@ def _start_from_bundle(module: Any, path: str, image_size: int) -> None:
     if bundle.image_size != image_size:
         raise ValueError(f"init_from {path} was trained at {bundle.image_size} px; set image_size={bundle.image_size}, "
                          f"got {image_size}")
+    if bundle.intensity != intensity:
+        raise ValueError(f"init_from {path} expects intensity={bundle.intensity} input; set intensity={bundle.intensity}, "
+                         f"got {intensity}")
     try:
         module.net.load_state_dict(bundle.net.state_dict())
     except RuntimeError as exc:
         raise ValueError(f"init_from {path}: its network ({bundle.metadata['network']}) does not match model.net; "
                          "use the same model config") from exc
-    print(f"starting from the weights of {path}")
+    print(f"starting from the weights of {path} (licence: {bundle.license})")
+    return bundle.license
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -52,8 +61,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
+    license = cfg.model_license
     if cfg.get("init_from"):
-        _start_from_bundle(module, cfg.init_from, cfg.image_size)
+        inherited = _start_from_bundle(module, cfg.init_from, cfg.image_size, cfg.intensity)
+        if inherited != license:
+            # Fine-tuned weights carry the licence of the weights they start from as well
+            # as that of the new training data.
+            license = f"{inherited} (inherited from init_from {cfg.init_from}); training data: {license}"
     callbacks = [hydra.utils.instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
@@ -68,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     out = save_bundle(
         module.net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
-        intensity=getattr(datamodule, "intensity", "scale"), license=cfg.model_license,
+        intensity=getattr(datamodule, "intensity", "scale"), license=license,
         extra={"training": {"data": cfg.training_data, "config": OmegaConf.to_container(cfg, resolve=False),
                             "selected_checkpoint": selected, "last_val_metrics": metrics}})
     print(f"exported model bundle to {out}")

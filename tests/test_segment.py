@@ -233,14 +233,16 @@ def test_fine_tuning_starts_from_a_bundle_and_refuses_a_mismatch(tmp_path):
 
     bundle = _tiny_bundle(tmp_path)
     module = LVSegmentationModule(build_network("unet", channels=(8, 16, 32), num_res_units=1))
-    _start_from_bundle(module, str(bundle), 64)
+    assert _start_from_bundle(module, str(bundle), 64, "scale") == load_bundle(bundle).license
     for a, b in zip(module.net.state_dict().values(), load_bundle(bundle).net.state_dict().values()):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="image_size=64"):
-        _start_from_bundle(module, str(bundle), 128)
+        _start_from_bundle(module, str(bundle), 128, "scale")
+    with pytest.raises(ValueError, match="intensity=scale"):
+        _start_from_bundle(module, str(bundle), 64, "equalize")
     other = LVSegmentationModule(build_network("unet", channels=(8, 16, 64), num_res_units=1))
     with pytest.raises(ValueError, match="does not match"):
-        _start_from_bundle(other, str(bundle), 64)
+        _start_from_bundle(other, str(bundle), 64, "scale")
 
 
 @pytest.mark.parametrize("fan_box", [(10, 110, 40, 170), (0, 120, 0, 200), (30, 60, 150, 200)])
