@@ -61,13 +61,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = hydra.utils.instantiate(cfg.model)
-    license = cfg.model_license
+    licence = cfg.model_license
     if cfg.get("init_from"):
         inherited = _start_from_bundle(module, cfg.init_from, cfg.image_size, cfg.intensity)
-        if inherited != license:
+        if inherited != licence:
             # Fine-tuned weights carry the licence of the weights they start from as well
             # as that of the new training data.
-            license = f"{inherited} (inherited from init_from {cfg.init_from}); training data: {license}"
+            licence = f"{inherited} (inherited from init_from {cfg.init_from}); training data: {licence}"
     callbacks = [hydra.utils.instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = hydra.utils.instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
@@ -82,7 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     out = save_bundle(
         module.net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
-        intensity=getattr(datamodule, "intensity", "scale"), license=license,
+        intensity=getattr(datamodule, "intensity", "scale"), license=licence,
         extra={"training": {"data": cfg.training_data, "config": OmegaConf.to_container(cfg, resolve=False),
                             "selected_checkpoint": selected, "last_val_metrics": metrics}})
     print(f"exported model bundle to {out}")
