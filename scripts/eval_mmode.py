@@ -22,9 +22,13 @@ import pandas as pd
 
 from echoquant import Analyzer
 from echoquant.batch import BatchOptions, run_batch
+from echoquant.io.mmode import read_mmode
+from echoquant.quant.mmode import measure_mmode
 from echoquant.synth.mmode import write_mmode_suite
 
-SEED = 18_000  # suite seeds start at SEED * 100003: not used by tests or the demo
+# Suite seeds start at SEED * 100003: not used by tests, the demo, or the tuning of the
+# ED/ES fit windows (echoquant.quant.mmode, tuned on SEED 18_000's suite and seed 424,242).
+SEED = 18_500
 _OFFSET = {"human": 0, "rodent": 1}
 _LENGTHS = ("lvidd_mm", "lvids_mm", "ivsd_mm", "lvpwd_mm", "ivss_mm", "lvpws_mm")
 
@@ -35,10 +39,29 @@ def _times(cell: object) -> np.ndarray:
 
 def _timing_errors_ms(measured: object, true: object) -> list[float]:
     """|measured - nearest true| (ms) for every measured time."""
-    m, t = _times(measured), _times(true)
+    m, t = (x if isinstance(x, np.ndarray) else _times(x) for x in (measured, true))
     if not len(m) or not len(t):
         return []
     return [1000.0 * float(np.min(np.abs(t - x))) for x in m]
+
+
+def _without_ecg(path: Path, row: pd.Series) -> dict[str, list[float]]:
+    """ED and ES errors (ms) of one screen measured again with its ECG ignored (ED =
+    largest diameter), so that every clip, not only the fifth drawn without an ECG,
+    measures the diameter-only path."""
+    strip = read_mmode(path)
+    res = measure_mmode(strip.pixels, mm_per_px=strip.mm_per_px, seconds_per_px=strip.seconds_per_px,
+                        r_wave_times_s=None, heart_rate_bpm=strip.heart_rate_bpm)
+    return {phase: _timing_errors_ms(np.array([getattr(b, f"{phase}_time") for b in res.beats]),
+                                     row[f"{phase}_times_s"]) for phase in ("ed", "es")}
+
+
+def _stats(errs: list[float]) -> tuple[float, float, float]:
+    """Mean, 95th percentile and share within 5 ms (%) of absolute errors."""
+    if not errs:
+        return float("nan"), float("nan"), float("nan")
+    e = np.asarray(errs)
+    return float(e.mean()), float(np.percentile(e, 95)), float(100.0 * np.mean(e <= 5.0))
 
 
 def evaluate(work: Path, preset: str, n: int, n_tissue: int, analyzer: Analyzer) -> dict:
@@ -63,12 +86,12 @@ def evaluate(work: Path, preset: str, n: int, n_tissue: int, analyzer: Analyzer)
         out[f"{k}_mae"] = float((heart[k] - heart[f"{k}_true"]).abs().mean())
     mass = "lv_mass_g" if preset == "human" else "lv_mass_mg"
     out["mass_mape"] = float((100.0 * (heart[mass] - heart[f"{mass}_true"]).abs() / heart[f"{mass}_true"]).mean())
+    no_ecg = [_without_ecg(work / preset / r["file"], r) for _, r in heart.iterrows()]
     for phase, col in (("ed", "ed_frames"), ("es", "es_frames")):
-        for ecg in (True, False):
-            rows = heart[heart["ecg"] == ecg]
-            errs = [e for _, r in rows.iterrows() for e in _timing_errors_ms(r[col], r[f"{phase}_times_s"])]
-            out[f"{phase}_ms_{'ecg' if ecg else 'noecg'}"] = (float(np.mean(errs)) if errs else float("nan"),
-                                                               float(np.percentile(errs, 95)) if errs else float("nan"))
+        rows = heart[heart["ecg"]]
+        out[f"{phase}_ms_ecg"] = _stats([e for _, r in rows.iterrows()
+                                         for e in _timing_errors_ms(r[col], r[f"{phase}_times_s"])])
+        out[f"{phase}_ms_noecg"] = _stats([e for d in no_ecg for e in d[phase]])
     three = heart[heart["n_complete_beats_true"] >= 3]
     out["three_beats"] = (int((three["n_beats"] >= 3).sum()), len(three))
     out["tissue"] = (int(res[res["tissue"]]["fs_pct"].isna().sum()), int(res["tissue"].sum()))
@@ -95,13 +118,14 @@ def render(results: dict[str, dict], args: argparse.Namespace) -> str:
         lines.append(f"| {p} | {r['clips']} | {r['measured']} | " + " | ".join(
             f"{f(r[f'{k}_mape'])} %" for k in _LENGTHS) + f" | {f(r['fs_pct_mae'])} | {f(r['lvef_teichholz_pct_mae'])} "
             f"| {f(r['mass_mape'])} % | {f(r['s_per_clip'])} |")
-    lines += ["", "ED and ES times (mean / 95th percentile of |measured - true|, ms), with the ECG beneath the "
-              "strip (ED = R wave) and without (ED = largest diameter):", "",
+    lines += ["", "ED and ES times (mean / 95th percentile of |measured - true|, ms / share of beats within 5 ms), "
+              "with the ECG beneath the strip (ED = R wave; the screens drawn with an ECG, through the batch runner) "
+              "and without (ED = largest diameter; every screen measured again with its ECG ignored):", "",
               "| preset | ED, ECG | ED, no ECG | ES, ECG | ES, no ECG | beats measured where >= 3 complete | "
               "non-cardiac strips without numbers (flag `no_lv`) |", "|---|---|---|---|---|---|---|"]
     for p, r in results.items():
-        cells = [f"{f(r[k][0], '.1f')} / {f(r[k][1], '.1f')}" for k in ("ed_ms_ecg", "ed_ms_noecg", "es_ms_ecg",
-                                                                           "es_ms_noecg")]
+        cells = [f"{f(r[k][0], '.1f')} / {f(r[k][1], '.1f')} / {f(r[k][2], '.0f')} %"
+                 for k in ("ed_ms_ecg", "ed_ms_noecg", "es_ms_ecg", "es_ms_noecg")]
         lines.append(f"| {p} | " + " | ".join(cells) + f" | {r['three_beats'][0]} of {r['three_beats'][1]} have >= 3 | "
                      f"{r['tissue'][0]} of {r['tissue'][1]} ({'all flagged' if r['tissue_flag'] else 'not all flagged'}) |")
     lines += ["", "Flags raised on the cardiac screens: " + "; ".join(

@@ -7,8 +7,8 @@ borders (the septal endocardium, bright above dark; the posterior endocardium, d
 above bright) inside the darkest wide band of the strip, then the septum's right
 ventricular side and the posterior epicardium at a wall's thickness from them. ED is
 each ECG R wave (when the ECG shares the strip's time axis), else each largest
-diameter; ES the smallest diameter before the next ED, both refined below a column by
-a parabola through the curve around the extreme.
+diameter; ES the smallest diameter before the next ED, both placed below a column by
+fitting the curve's two flanks around the extreme (:func:`_extremum`).
 
 Formulas (diameters at ED and ES of each beat; the summary is the median over beats):
 
@@ -35,6 +35,13 @@ from echoquant.quant.cycle import cycle_frames
 
 __all__ = ["teichholz_ml", "lv_mass", "MModeBeat", "MModeResult", "trace_walls", "measure_mmode",
            "MMODE_PLAUSIBLE"]
+
+# Half-width of the window fitted around ED (without an ECG) and ES, as a share of the
+# beat. Chosen on two generated human suites (write_mmode_suite seeds 18,000 and 424,242; 0.15-0.25
+# tried), then measured on fresh seeds in docs/mmode_eval.md: the fit must reach the
+# steep part of rapid filling, or a flat minimum is placed by the noise.
+ED_FIT_HALF_WIDTH = 0.15
+ES_FIT_HALF_WIDTH = 0.2
 
 # Plausible values by species (outside: withheld with a flag).
 MMODE_PLAUSIBLE = {
@@ -246,26 +253,58 @@ def trace_walls(strip: np.ndarray) -> tuple[np.ndarray, float] | None:
 # ------------------------------------------------------------------- beats
 
 
-def _extremum(curve: np.ndarray, i: int, half: int, find_max: bool) -> float:
-    """Sub-column position of the extreme near column ``i``: the vertex of two
-    half-parabolas sharing it, one each side, fitted over ``+/- half`` columns. Systole
-    and relaxation curve differently; one parabola would lean toward the flatter side."""
-    lo, hi = max(0, i - half), min(len(curve), i + half + 1)
+def _vertex_fit(curve: np.ndarray, lo: int, hi: int, candidates: np.ndarray, find_max: bool) -> tuple[float, float]:
+    """Best vertex among ``candidates`` of one curve per side, ``a + b d^2 + c |d|^3``
+    with ``d`` the distance to the vertex, fitted to ``curve[lo:hi]``: ``(position,
+    squared error)``; ``(nan, inf)`` when no candidate curves the right way."""
     x = np.arange(lo, hi, dtype=np.float64)
     y = curve[lo:hi]
-    if len(x) < 5:
-        return float(i)
-    best, best_x = np.inf, float(i)
-    for x0 in np.arange(i - 1.0, i + 1.0001, 0.05):
-        d2 = (x - x0) ** 2
-        design = np.stack([np.ones_like(x), np.where(x < x0, d2, 0.0), np.where(x >= x0, d2, 0.0)], axis=1)
+    best, best_x = np.inf, float("nan")
+    for x0 in candidates:
+        d = x - x0
+        left, d2, d3 = x < x0, d**2, np.abs(d) ** 3
+        design = np.stack([np.ones_like(x), np.where(left, d2, 0.0), np.where(left, 0.0, d2),
+                           np.where(left, d3, 0.0), np.where(left, 0.0, d3)], axis=1)
         coef, *_ = np.linalg.lstsq(design, y, rcond=None)
         if (find_max and (coef[1] > 0 or coef[2] > 0)) or (not find_max and (coef[1] < 0 or coef[2] < 0)):
             continue
         err = float(((design @ coef - y) ** 2).sum())
         if err < best:
             best, best_x = err, float(x0)
-    return best_x
+    return best_x, best
+
+
+def _extremum(curve: np.ndarray, i: int, half: int, find_max: bool) -> float | None:
+    """Sub-column position of the extreme near column ``i``: the vertex of two
+    half-curves sharing it (quadratic plus cubic in the distance, one each side), fitted
+    over ``+/- half`` columns. Systole and relaxation curve differently, and over a
+    fifth of a beat neither is a parabola: a plain parabola leans toward the flatter
+    side by a few ms. The vertex may lie up to ``half / 2`` columns from ``i``: near a
+    flat extreme the lowest sample is decided by the noise, the flanks are not.
+
+    Returns:
+        The position, or None when the fit runs into an end of the curve (the extreme
+        lies outside the strip, or no vertex curves the right way).
+    """
+    reach = max(1.0, half / 2.0)
+    n = len(curve)
+    lo, hi = max(0, i - half), min(n, i + half + 1)
+    if hi - lo < 6:
+        return None
+    candidates = np.arange(max(lo + 1.0, i - reach), min(hi - 2.0, i + reach) + 1e-9, 0.25)
+    coarse, _ = _vertex_fit(curve, lo, hi, candidates, find_max)
+    if not np.isfinite(coarse):
+        return None
+    # A fit that runs into the end of the strip wants its vertex beyond it; a vertex
+    # with fewer than three columns on one side has no flank there to fit.
+    pushed = coarse <= candidates[0] or coarse >= candidates[-1]
+    if (pushed and (coarse < reach or coarse > n - 1 - reach)) or not 3 <= coarse <= n - 4:
+        return None
+    # Refine on a window centred on the coarse vertex, so both flanks weigh alike.
+    c = int(round(coarse))
+    lo, hi = max(0, c - half), min(n, c + half + 1)
+    fine, _ = _vertex_fit(curve, lo, hi, np.arange(coarse - 0.5, coarse + 0.5001, 0.05), find_max)
+    return fine if np.isfinite(fine) else coarse
 
 
 def _usable_r_waves(r_waves: np.ndarray | None, period: float, n: int) -> np.ndarray | None:
@@ -296,13 +335,15 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
         return [], "diameter"
     win = max(5, int(period / 16) | 1)
     smooth = savgol_filter(lvid, win, 2) if n > win else lvid
-    half = max(3, int(round(0.1 * period)))
+    ed_half = max(3, int(round(ED_FIT_HALF_WIDTH * period)))
+    es_half = max(3, int(round(ES_FIT_HALF_WIDTH * period)))
     r = _usable_r_waves(r_waves, period, n)
     if r is not None:
         eds, source = [float(x) for x in r], "ecg"
     else:
         peaks, _ = find_peaks(smooth, distance=max(1, int(0.6 * period)))
-        eds, source = [_extremum(lvid, int(p), half, True) for p in peaks], "diameter"
+        found = (_extremum(lvid, int(p), ed_half, True) for p in peaks)
+        eds, source = [x for x in found if x is not None], "diameter"
     out = []
     for j, ed in enumerate(eds):
         stop = eds[j + 1] if j + 1 < len(eds) else min(n - 1, ed + period)
@@ -312,8 +353,9 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
         i = lo + int(np.argmin(smooth[lo:hi + 1]))
         if i in (lo, hi) or i >= n - 2 or i - ed < 0.15 * period:
             continue  # no minimum inside the beat, or the strip ends before ES
-        fine = savgol_filter(lvid, max(5, int(period / 8) | 1), 3) if n > period / 8 + 2 else lvid
-        out.append((ed, _extremum(fine, i, half, False)))
+        es = _extremum(lvid, i, es_half, False)
+        if es is not None:
+            out.append((ed, es))
     return out, source
 
 
