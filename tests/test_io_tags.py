@@ -134,3 +134,17 @@ def test_colour_doppler_flagged(tmp_path):
     frames[:, 35:55, 55:75] = [30, 40, 220]
     cine = read_cine(write_us_dicom(tmp_path / "d.dcm", frames, frame_time_ms=20, compression="jpeg"))
     assert cine.has_color_doppler and cine.color_doppler_fraction > 0.05
+
+
+def test_r_waves_are_placed_between_samples() -> None:
+    """R waves of an ECG sampled coarsely (a drawn trace: one sample per screen column)
+    land within a tenth of a sample of the true peak, not on the nearest sample."""
+    from echoquant.io.ecg import detect_r_waves
+
+    dt = 0.007  # s per column of a human M-mode sweep
+    t = np.arange(400) * dt
+    true = np.array([0.3131, 1.1047, 1.9012])
+    amp = sum(np.exp(-0.5 * ((t - r) / 0.012) ** 2) for r in true)
+    found = detect_r_waves(t, amp)
+    assert len(found) == 3
+    assert np.max(np.abs(found - true)) < 0.1 * dt
