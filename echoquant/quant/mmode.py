@@ -37,9 +37,10 @@ __all__ = ["teichholz_ml", "lv_mass", "MModeBeat", "MModeResult", "trace_walls",
            "MMODE_PLAUSIBLE"]
 
 # Half-width of the window fitted around ED (without an ECG) and ES, as a share of the
-# beat. Chosen on two generated human suites (write_mmode_suite seeds 18,000 and 424,242; 0.15-0.25
-# tried), then measured on fresh seeds in docs/mmode_eval.md: the fit must reach the
-# steep part of rapid filling, or a flat minimum is placed by the noise.
+# beat. Chosen on two generated human suites (write_mmode_suite seeds 18,000 and 424,242;
+# ES 0.15-0.25 and ED 0.05-0.25 tried), then measured on fresh seeds in docs/mmode_eval.md:
+# the fit must reach the steep part of rapid filling, or a flat minimum is placed by the
+# noise.
 ED_FIT_HALF_WIDTH = 0.15
 ES_FIT_HALF_WIDTH = 0.2
 
