@@ -148,3 +148,18 @@ def test_r_waves_are_placed_between_samples() -> None:
     found = detect_r_waves(t, amp)
     assert len(found) == 3
     assert np.max(np.abs(found - true)) < 0.1 * dt
+
+
+def test_tall_t_waves_are_not_taken_for_r_waves() -> None:
+    """A T wave reaching 60 % of the R wave (above the half-height threshold) but five
+    times wider is not an R wave; an ECG whose peaks are all alike keeps them all."""
+    from echoquant.io.ecg import detect_r_waves
+
+    dt = 0.007
+    t = np.arange(600) * dt
+    r_true = np.arange(0.3, 4.0, 0.8)
+    qrs = sum(np.exp(-0.5 * ((t - r) / 0.012) ** 2) for r in r_true)
+    t_wave = sum(0.6 * np.exp(-0.5 * ((t - r - 0.3) / 0.06) ** 2) for r in r_true)
+    found = detect_r_waves(t, qrs + t_wave)
+    assert len(found) == len(r_true) and np.max(np.abs(found - r_true)) < 0.5 * dt
+    assert len(detect_r_waves(t, qrs)) == len(r_true)

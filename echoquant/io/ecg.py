@@ -20,7 +20,8 @@ def detect_r_waves(time_s: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
 
     The trace is detrended by its median, its polarity chosen so that the larger
     deflection is positive, and peaks above half that deflection and at least
-    80 ms apart are taken as R waves.
+    80 ms apart are taken as R waves, less tall T waves (wide and lower), each placed
+    between samples.
 
     Args:
         time_s: sample times (s), increasing.
@@ -42,7 +43,22 @@ def detect_r_waves(time_s: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
         return np.empty(0)
     distance = max(1, int(round(_MIN_RR_S / dt)))
     peaks, _ = signal.find_peaks(x, height=0.5 * span, distance=distance, prominence=0.4 * span)
+    peaks = _drop_t_waves(x, peaks)
     return np.interp(peaks + _subsample_offsets(x, peaks), np.arange(len(time_s)), time_s)
+
+
+def _drop_t_waves(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """The peaks without T waves that reach half the R wave's height: those both clearly
+    wider (over 1.8x the width of the narrow peaks) and lower (under 80 % of the tall
+    ones) than the rest. A QRS lasts tens of ms, a T wave one to two hundred."""
+    if len(peaks) < 3:
+        return peaks
+    widths = signal.peak_widths(x, peaks, rel_height=0.5)[0]
+    heights = x[peaks]
+    narrow = float(np.median(np.sort(widths)[: max(1, len(widths) // 2)]))
+    tall = float(np.median(np.sort(heights)[len(heights) // 2:]))
+    t_wave = (widths > 1.8 * narrow) & (heights < 0.8 * tall)
+    return peaks[~t_wave] if (~t_wave).sum() >= 2 else peaks
 
 
 def _subsample_offsets(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
