@@ -36,8 +36,8 @@ def _start_from_bundle(module: Any, path: str, image_size: int, intensity: str) 
         raise ValueError(f"init_from {path} was trained at {bundle.image_size} px; set image_size={bundle.image_size}, "
                          f"got {image_size}")
     if bundle.intensity != intensity:
-        raise ValueError(f"init_from {path} expects intensity={bundle.intensity} input; set intensity={bundle.intensity}, "
-                         f"got {intensity}")
+        raise ValueError(f"init_from {path} expects intensity={bundle.intensity} input; "
+                         f"set intensity={bundle.intensity}, got {intensity}")
     try:
         module.net.load_state_dict(bundle.net.state_dict())
     except RuntimeError as exc:

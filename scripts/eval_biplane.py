@@ -110,7 +110,8 @@ def markdown(df: pd.DataFrame, cmd: str, seconds: float) -> str:
                      f"{_mae(d, 'esv_a4c', 'esv_true', True)} |")
     lines += ["", "Rodent loops: the segmentation model's generated training data holds rodent PLAX and A4C views "
               "only (no rodent A2C); the A2C-only column against the A4C-only one shows what that costs the model in "
-              "use. A study with a loop that gives no LVEF is measured single-plane (studies biplane below n).", "", "The generated heart is a truncated prolate shape that is nearly rotationally symmetric, so one "
+              "use. A study with a loop that gives no LVEF is measured single-plane (studies biplane below n).", "",
+              "The generated heart is a truncated prolate shape that is nearly rotationally symmetric, so one "
               "plane already sees most of it: the gain of biplane here is mostly the averaging of two independent "
               "acquisitions. On real hearts, whose 2-chamber width differs from the 4-chamber width, the guideline "
               "method matters more; that is not measurable on the data here.", ""]
