@@ -27,12 +27,12 @@ import pandas as pd
 from echoquant.camus_eval import ed_es_frames
 from echoquant.io import read_cine
 from echoquant.quant.contour import extract_contour
-from echoquant.quant.masks import clean_masks, largest_component
+from echoquant.quant.masks import clean_masks, imaged_myocardium, largest_component
 from echoquant.quant.pipeline import segment_names_for, transducer_point
 from echoquant.quant.wallmotion import NOT_ASSESSABLE, WALL_MOTION_CLASSES, beat_wall_motion, sector_edge_distance
 from echoquant.segment.adapters import CAMUS_SOURCES, convert_camus, read_camus_cases
 from echoquant.segment.predictor import Predictor
-from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
+from echoquant.segmentation import LA, LV_CAVITY
 
 _VIEW = {"4CH": "A4C", "2CH": "A2C"}
 
@@ -47,8 +47,10 @@ def score_pair(labels: np.ndarray, fan_mask: np.ndarray, apex_hint: np.ndarray |
         contours.append(extract_contour(cavity, la if la.any() else None, apex_hint))
     if any(c is None for c in contours):
         return None
-    wm = beat_wall_motion(contours[0].points, contours[1].points, labels[0] == LV_MYOCARDIUM,
-                          labels[1] == LV_MYOCARDIUM, sector_edge_distance(fan_mask), segment_names_for(view),
+    # Thickness from the imaged myocardium, as quantify() measures it (the expert outlines,
+    # like the network's, carry walls on past the sector's edge).
+    wm = beat_wall_motion(contours[0].points, contours[1].points, imaged_myocardium(labels[0], fan_mask),
+                          imaged_myocardium(labels[1], fan_mask), sector_edge_distance(fan_mask), segment_names_for(view),
                           spacing_mm=spacing)
     return [{"segment": s.name, "class": s.wall_motion, "kinesis_index": s.kinesis_index, "strain_pct": s.strain_pct,
              "excursion_pct": s.excursion_pct, "thickening_pct": s.thickening_pct, "reason": s.reason}

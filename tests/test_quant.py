@@ -131,6 +131,32 @@ def _cine(case, calibrated=True):
                     flags=[] if calibrated else ["calibration_missing: test"])
 
 
+def test_myocardium_past_the_sector_edge_changes_no_measurement(synth_case):
+    """The network, like expert outlines, may carry a wall on past the sector's edge;
+    thickness, tracking and the view gate use the imaged myocardium only."""
+    from dataclasses import replace
+
+    from echoquant.quant.masks import imaged_myocardium
+
+    c = synth_case
+    # A sector edge through the lateral wall: right of every cavity pixel, left of the
+    # wall's outer border, so part of the wall lies outside the sector.
+    cols = np.flatnonzero((c.labels == 1).any(axis=(0, 1)))
+    wall = np.flatnonzero((c.labels == 2).any(axis=(0, 1)))
+    edge = (cols[-1] + wall[-1]) // 2 + 1
+    fan = c.sector.copy()
+    fan[:, edge:] = False
+    cine = replace(_cine(c), fan_mask=fan)
+    cut = c.labels.copy()
+    cut[(cut == 2) & ~fan] = 0
+    assert (cut != c.labels).any() and (imaged_myocardium(c.labels, fan) == (cut == 2)).all()
+    carried = quantify(cine, Segmentation(c.labels, model="truth")).summary
+    clipped = quantify(cine, Segmentation(cut, model="truth")).summary
+    for key in ("lvef_pct", "gls_pct", "wmsi", "thinnest_wall_ed_mm", "n_segments_assessable"):
+        assert carried[key] == clipped[key], key
+    assert carried["wall_motion"] == clipped["wall_motion"]
+
+
 def test_quantify_with_true_masks(synth_case):
     c = synth_case
     res = quantify(_cine(c), Segmentation(c.labels, model="truth"))

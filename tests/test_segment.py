@@ -261,6 +261,15 @@ def test_labels_from_network_decide_like_the_full_probability_maps(fan_box):
     np.testing.assert_array_equal(labels, full.argmax(0))
     np.testing.assert_allclose(prob[fan], full.max(0)[fan], rtol=1e-6)
     assert (prob[~fan] == 0).all() and len(np.unique(labels[fan])) == 4
+    # Without a sector mask the labels inside the sector are the same and the box around
+    # it is decided too; outside the box stays background.
+    free, _ = labels_from_network(probs, box, (h, w), None)
+    np.testing.assert_array_equal(free[fan], labels[fan])
+    in_box = np.zeros((h, w), bool)
+    in_box[max(box.row, 0) : box.row + box.size, max(box.col, 0) : box.col + box.size] = True
+    assert (free[~in_box] == 0).all()
+    if (in_box & ~fan).any():
+        assert (free[in_box & ~fan] > 0).any()
 
 
 def _noise_cine(n_frames: int) -> EchoCine:
@@ -277,7 +286,17 @@ def test_predictor_returns_labels_on_cine_grid(tmp_path):
     cine = _noise_cine(3)
     seg = Predictor(root, device="cpu", tta=True).predict(cine)
     assert seg.labels.shape == cine.frames.shape and seg.labels.dtype == np.uint8
-    assert (seg.labels[:, ~cine.fan_mask] == 0).all() and seg.frame_confidence.shape == (3,)
+    assert seg.frame_confidence.shape == (3,)
+    # Labels may continue past the sector's edge (as expert outlines do), never past the
+    # network's box; clip_to_sector cuts them at the edge and leaves the sector alone.
+    box = crop_box_for(cine.fan_mask)
+    in_box = np.zeros(cine.shape, bool)
+    in_box[max(box.row, 0) : box.row + box.size, max(box.col, 0) : box.col + box.size] = True
+    assert (seg.labels[:, ~in_box] == 0).all()
+    free = Predictor(root, device="cpu", keep_largest=()).predict(cine)
+    clipped = Predictor(root, device="cpu", keep_largest=(), clip_to_sector=True).predict(cine)
+    assert (clipped.labels[:, ~cine.fan_mask] == 0).all() and (free.labels[:, ~cine.fan_mask] > 0).any()
+    np.testing.assert_array_equal(clipped.labels[:, cine.fan_mask], free.labels[:, cine.fan_mask])
 
 
 def test_predictor_keeps_the_largest_region_per_label(tmp_path):

@@ -6,7 +6,20 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["largest_component", "clean_masks", "fill_holes", "mask_box"]
+from echoquant.segmentation import LV_MYOCARDIUM
+
+__all__ = ["largest_component", "clean_masks", "fill_holes", "mask_box", "imaged_myocardium"]
+
+
+def imaged_myocardium(labels: np.ndarray, fan_mask: np.ndarray) -> np.ndarray:
+    """The myocardium of a label map (or a stack of them) inside the scan sector.
+
+    The network, like the expert outlines it learnt from, carries a wall on past the
+    sector's edge; wall thickness, speckle tracking and the view gate's wall features
+    must rest on tissue the scan shows.
+    """
+    return (labels == LV_MYOCARDIUM) & fan_mask
+
 
 
 def mask_box(masks: np.ndarray, margin: int = 2) -> tuple[slice, slice] | None:

@@ -10,7 +10,7 @@ from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, species_bounds
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
-from echoquant.quant.masks import clean_masks
+from echoquant.quant.masks import clean_masks, imaged_myocardium
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
@@ -18,7 +18,7 @@ from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
 from echoquant.quant.volumes import frame_volumes
-from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
+from echoquant.segmentation import LA, LV_CAVITY, Segmentation
 
 __all__ = ["quantify", "segment_names_for", "transducer_point"]
 
@@ -95,7 +95,8 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
 
 
 def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict | None, labels: np.ndarray,
-                      edge: np.ndarray, spacing: tuple[float, float] | None, names: tuple[str, ...]) -> WallMotion:
+                      fan_mask: np.ndarray, edge: np.ndarray, spacing: tuple[float, float] | None,
+                      names: tuple[str, ...]) -> WallMotion:
     """Wall motion of one beat: the tracked material points and tracked regional strain
     when tracking was run and passed QC, else the ED and ES contours (matched by arc
     length) and their segments' length change."""
@@ -103,8 +104,9 @@ def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict |
         es_pts, border, strain = tracked["es_points"], tracked["es_border_points"], tracked["regional_es"]
     else:
         es_pts, border, strain = contours[b.es].points, None, None
-    return beat_wall_motion(contours[b.ed].points, es_pts, labels[b.ed] == LV_MYOCARDIUM,
-                            labels[b.es] == LV_MYOCARDIUM, edge, names, spacing_mm=spacing, strain_pct=strain,
+    return beat_wall_motion(contours[b.ed].points, es_pts, imaged_myocardium(labels[b.ed], fan_mask),
+                            imaged_myocardium(labels[b.es], fan_mask), edge, names, spacing_mm=spacing,
+                            strain_pct=strain,
                             es_border_points=border)
 
 
@@ -254,7 +256,7 @@ def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list[
           transducer: np.ndarray | None, species: str) -> LVViewCheck:
     """The LV-view gate (:mod:`echoquant.quant.view`) on the largest-cavity frame."""
     t = int(np.argmax(cavity.reshape(len(cavity), -1).sum(axis=1)))
-    features = lv_view_features(cavity, seg.labels[t] == LV_MYOCARDIUM, contours[t], cine.fan_mask,
+    features = lv_view_features(cavity, imaged_myocardium(seg.labels[t], cine.fan_mask), contours[t], cine.fan_mask,
                                  seg.confidence(), transducer, cine.color_doppler_fraction)
     return check_lv_view(features, species, cine.meta.view)
 
@@ -342,8 +344,8 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     for b in beats:
         tracked = None
         if track:
-            tracked = _track_beat(cine.frames, contours, b, n, seg.labels[b.ed] == LV_MYOCARDIUM, spacing,
-                                  cine.fps, names)
+            tracked = _track_beat(cine.frames, contours, b, n, imaged_myocardium(seg.labels[b.ed], cine.fan_mask),
+                                  spacing, cine.fps, names)
             curves.setdefault("strain_pct", []).append(tracked["curve"])
             curves.setdefault("strain_frames", []).append(np.arange(b.ed, b.ed + len(tracked["curve"])))
         tracks.append(tracked)
@@ -354,7 +356,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     summary.update({**view, "lv_view": gate.features})
     edge = sector_edge_distance(cine.fan_mask)
     motion = summarise_wall_motion([
-        _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, edge, spacing, names)
+        _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, cine.fan_mask, edge, spacing, names)
         for b, t in zip(beats, tracks)])
     wm = motion.to_dict()
     summary.update({"wall_motion": wm.pop("segments"), **wm})

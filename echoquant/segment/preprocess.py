@@ -147,13 +147,22 @@ def from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int], fan_ma
 
 
 def labels_from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int],
-                        fan_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                        fan_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """``(C, s, s)`` probabilities of one frame -> labels ``(H, W)`` uint8 on the cine grid
     and the probability of each pixel's label there (``(H, W)`` float32, 0 outside).
 
     The same decision as ``from_network(...).argmax(0)`` (ties aside), made only inside
-    the box and the sector, one plane at a time: the cine frame is often 4-10x the
-    box's network-grid area, and background outside the sector needs no decision.
+    the box (and the sector, when ``fan_mask`` is given), one plane at a time: the cine
+    frame is often 4-10x the box's network-grid area, and background outside the box
+    needs no decision.
+
+    Args:
+        probs: class probabilities on the network grid.
+        box: the crop box the network saw.
+        shape: the cine frame's ``(H, W)``.
+        fan_mask: labels outside this mask become background; None keeps the network's
+            labels in the whole box, where expert outlines continue a wall or the atrium
+            across the sector's edge.
     """
     h, w = shape
     r0, c0 = max(box.row, 0), max(box.col, 0)
@@ -162,7 +171,6 @@ def labels_from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int],
     best = np.zeros((h, w), dtype=np.float32)
     if r1 <= r0 or c1 <= c0:
         return labels, best
-    inside = fan_mask[r0:r1, c0:c1]
     lab, top = labels[r0:r1, c0:c1], best[r0:r1, c0:c1]
     for c in range(probs.shape[0]):
         big = cv2.resize(probs[c], (box.size, box.size), interpolation=cv2.INTER_LINEAR)
@@ -173,6 +181,8 @@ def labels_from_network(probs: np.ndarray, box: CropBox, shape: tuple[int, int],
         higher = plane > top
         lab[higher] = c
         np.maximum(top, plane, out=top)
-    lab[~inside] = 0
-    top[~inside] = 0.0
+    if fan_mask is not None:
+        outside = ~fan_mask[r0:r1, c0:c1]
+        lab[outside] = 0
+        top[outside] = 0.0
     return labels, best

@@ -82,7 +82,9 @@ def view_input(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray) -> 
         box = _lv_box(lab, fan_box)
         fan = _crop(fan_mask.astype(np.uint8), box)
         out[i, 0] = cv2.resize(_crop(f, box) * fan, size, interpolation=cv2.INTER_AREA) / 255.0
-        small = cv2.resize(_crop(lab, box), size, interpolation=cv2.INTER_NEAREST)
+        # Labels inside the sector only: the classifier was trained on labels cut at the
+        # sector's edge, and the Predictor now keeps what lies beyond it.
+        small = cv2.resize(_crop(lab, box) * fan, size, interpolation=cv2.INTER_NEAREST)
         for c, label in enumerate((LV_CAVITY, LV_MYOCARDIUM, LA), start=1):
             out[i, c] = small == label
     out[:, 0] = normalize_intensity(out[:, 0], "equalize")
