@@ -81,7 +81,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     "score": float(checkpoint.best_model_score)}
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     out = save_bundle(
-        module.net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
+        module.inference_net, Path(cfg.export_dir) / cfg.model_name, network=_network_spec(cfg), image_size=cfg.image_size,
         intensity=getattr(datamodule, "intensity", "scale"), license=licence,
         extra={"training": {"data": cfg.training_data, "config": OmegaConf.to_container(cfg, resolve=False),
                             "selected_checkpoint": selected, "last_val_metrics": metrics}})

@@ -227,6 +227,33 @@ def test_module_loss_takes_class_indices_or_fractions():
     assert float(module._loss(logits, soft)) == pytest.approx(float(module._loss(logits, hard)), rel=1e-5)
 
 
+def test_module_keeps_an_exponential_average_of_the_weights():
+    """With ema_decay the module validates and exports the weight average: a copy of the
+    weights at the first step, then decay * average + (1 - decay) * weights."""
+    from echoquant.segment.module import LVSegmentationModule
+
+    torch.manual_seed(0)
+    module = LVSegmentationModule(build_network("unet", channels=(8, 16, 32), num_res_units=1), ema_decay=0.5)
+    opt = torch.optim.SGD(module.net.parameters(), lr=0.1)
+    batch = {"image": torch.rand(2, 1, 32, 32), "label": torch.randint(0, 4, (2, 1, 32, 32))}
+    snapshots = []
+    for step in range(2):
+        opt.zero_grad()
+        module._loss(module(batch["image"]), batch["label"]).backward()
+        opt.step()
+        module.on_train_batch_end(None, batch, step)
+        snapshots.append([w.detach().clone() for w in module.net.parameters()])
+    first, second = snapshots
+    for avg, w1, w2 in zip(module.inference_net.parameters(), first, second):
+        torch.testing.assert_close(avg, 0.5 * w1 + 0.5 * w2)
+    assert module.inference_net is not module.net
+    assert all(not w.requires_grad for w in module.ema.parameters())
+    plain = LVSegmentationModule(build_network("unet", channels=(8, 16, 32), num_res_units=1))
+    assert plain.ema is None and plain.inference_net is plain.net
+    with pytest.raises(ValueError, match="ema_decay"):
+        LVSegmentationModule(build_network("unet", channels=(8, 16, 32), num_res_units=1), ema_decay=1.0)
+
+
 def test_fine_tuning_starts_from_a_bundle_and_refuses_a_mismatch(tmp_path):
     from echoquant.segment.module import LVSegmentationModule
     from echoquant.train import _start_from_bundle
