@@ -30,7 +30,8 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from echoquant._files import atomic_write_text, sweep_partials
-from echoquant.api import MMODE_METHOD, Analyzer, EchoResult, MModeEchoResult
+from echoquant.api import Analyzer
+from echoquant.results import MMODE_METHOD, EchoResult, MModeEchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
 from echoquant.export.tables import error_row, read_record, result_row, write_study_tables, write_tables
 from echoquant.flags import make_flag

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from echoquant import __version__
-from echoquant._files import atomic_path, atomic_write_bytes, atomic_write_text
 from echoquant.cohort.aggregate import endpoints_in, exclude, per_subject
 from echoquant.cohort.design import CohortInputError, assign_subjects, check_groups, order_timepoints
+from echoquant.cohort.report import CohortReport
 from echoquant.cohort.stats import ancova, describe, holm, icc_oneway, mixed_model, two_groups
 
 __all__ = ["STATS_COLUMNS", "CohortReport", "compare"]
@@ -24,64 +20,6 @@ STATS_COLUMNS = [
     "p_mannwhitney", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high", "p_holm", "n_per_group_80pct_power",
     "primary",
 ]
-
-
-@dataclass
-class CohortReport:
-    """Everything :func:`compare` found.
-
-    Attributes:
-        stats: one row per endpoint, analysis, timepoint and group (:data:`STATS_COLUMNS`).
-        subjects: per-subject (and timepoint) means with clip counts and group.
-        excluded: clips left out, each with its reason.
-        repeatability: ICC and CV per endpoint where subjects have repeated clips.
-        design: groups, reference, timepoints, counts.
-        curves: per-clip strain curves (resampled to 0-100 % of the cycle), if given.
-    """
-
-    stats: pd.DataFrame
-    subjects: pd.DataFrame
-    excluded: pd.DataFrame
-    repeatability: pd.DataFrame
-    design: dict[str, Any]
-    clips: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
-    curves: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-
-    @property
-    def primary(self) -> pd.DataFrame:
-        return self.stats[self.stats["primary"]]
-
-    def to_dict(self) -> dict[str, Any]:
-        def records(df: pd.DataFrame) -> list[dict]:
-            return json.loads(df.to_json(orient="records"))
-
-        return {"echoquant_version": __version__, "design": self.design, "stats": records(self.stats),
-                "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
-
-    def write(self, out_dir: str | Path, *, html: bool = True) -> list[Path]:
-        """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv``,
-        ``report.html`` and its figures as ``figures/<name>.png`` into ``out_dir`` (each
-        atomically)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, df in (("stats.csv", self.stats), ("subjects.csv", self.subjects), ("excluded.csv", self.excluded)):
-            with atomic_path(out / name) as tmp:
-                df.to_csv(tmp, index=False)
-            written.append(out / name)
-        atomic_write_text(out / "stats.json", json.dumps(self.to_dict(), indent=1))
-        written.append(out / "stats.json")
-        if html:
-            from echoquant.cohort.report import figure_pngs, render_html
-
-            pngs = figure_pngs(self)
-            (out / "figures").mkdir(exist_ok=True)
-            for name, png in pngs.items():
-                atomic_write_bytes(out / "figures" / f"{name}.png", png)
-                written.append(out / "figures" / f"{name}.png")
-            atomic_write_text(out / "report.html", render_html(self, pngs))
-            written.append(out / "report.html")
-        return written
 
 
 def _reference(groups: list[str], reference: str | None) -> str:

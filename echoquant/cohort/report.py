@@ -1,4 +1,7 @@
-"""A self-contained HTML report (tables and embedded PNG plots) of a :class:`CohortReport`."""
+"""What a cohort comparison found (:class:`CohortReport`, made by
+:func:`echoquant.cohort.compare.compare`) and how it is written: tables, JSON and a
+self-contained HTML report with embedded PNG plots. The report owns the type, so the
+comparison imports it and nothing here imports the comparison."""
 
 from __future__ import annotations
 
@@ -6,18 +9,17 @@ import base64
 import html
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from echoquant import __version__
+from echoquant._files import atomic_path, atomic_write_bytes, atomic_write_text
 
-if TYPE_CHECKING:
-    from echoquant.cohort.compare import CohortReport
-
-__all__ = ["CURVE_POINTS", "figure_pngs", "figures", "load_strain_curves", "primary_table", "render_html"]
+__all__ = ["CURVE_POINTS", "CohortReport", "figure_pngs", "figures", "load_strain_curves", "primary_table", "render_html"]
 
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",
@@ -31,6 +33,63 @@ _FIGURE_FIRST = ("lvef_pct", "gls_pct", "fs_pct", "lvef_teichholz_pct", "akineti
 # Segment positions of the six-segment model in contour order (names differ by view).
 _POSITIONS = ("basal L", "mid L", "apical L", "apical R", "mid R", "basal R")
 _ABNORMAL = {"hypokinetic": 0.35, "akinetic": 0.7, "dyskinetic": 1.0}  # bar shade per class
+
+
+
+@dataclass
+class CohortReport:
+    """Everything :func:`compare` found.
+
+    Attributes:
+        stats: one row per endpoint, analysis, timepoint and group (:data:`STATS_COLUMNS`).
+        subjects: per-subject (and timepoint) means with clip counts and group.
+        excluded: clips left out, each with its reason.
+        repeatability: ICC and CV per endpoint where subjects have repeated clips.
+        design: groups, reference, timepoints, counts.
+        curves: per-clip strain curves (resampled to 0-100 % of the cycle), if given.
+    """
+
+    stats: pd.DataFrame
+    subjects: pd.DataFrame
+    excluded: pd.DataFrame
+    repeatability: pd.DataFrame
+    design: dict[str, Any]
+    clips: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    curves: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+
+    @property
+    def primary(self) -> pd.DataFrame:
+        return self.stats[self.stats["primary"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        def records(df: pd.DataFrame) -> list[dict]:
+            return json.loads(df.to_json(orient="records"))
+
+        return {"echoquant_version": __version__, "design": self.design, "stats": records(self.stats),
+                "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
+
+    def write(self, out_dir: str | Path, *, html: bool = True) -> list[Path]:
+        """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv``,
+        ``report.html`` and its figures as ``figures/<name>.png`` into ``out_dir`` (each
+        atomically)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, df in (("stats.csv", self.stats), ("subjects.csv", self.subjects), ("excluded.csv", self.excluded)):
+            with atomic_path(out / name) as tmp:
+                df.to_csv(tmp, index=False)
+            written.append(out / name)
+        atomic_write_text(out / "stats.json", json.dumps(self.to_dict(), indent=1))
+        written.append(out / "stats.json")
+        if html:
+            pngs = figure_pngs(self)
+            (out / "figures").mkdir(exist_ok=True)
+            for name, png in pngs.items():
+                atomic_write_bytes(out / "figures" / f"{name}.png", png)
+                written.append(out / "figures" / f"{name}.png")
+            atomic_write_text(out / "report.html", render_html(self, pngs))
+            written.append(out / "report.html")
+        return written
 
 
 def load_strain_curves(results_csv: str | Path, results: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from echoquant._files import atomic_write_bytes
 from echoquant.io.cine import EchoCine
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult, MModeEchoResult
+    from echoquant.results import EchoResult, MModeEchoResult
     from echoquant.io.mmode import MModeStrip
 
 __all__ = ["LABEL_COLORS", "WALL_MOTION_COLORS", "draw_labels", "draw_contour", "draw_segments",

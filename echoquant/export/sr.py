@@ -29,7 +29,7 @@ from echoquant._files import atomic_path
 from echoquant.errors import InputError
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult, MModeEchoResult
+    from echoquant.results import EchoResult, MModeEchoResult
     from echoquant.quant.study import StudyResult
 
 __all__ = ["CODES", "MMODE_CODES", "build_mmode_sr", "build_sr", "build_study_sr", "write_sr", "write_study_sr"]

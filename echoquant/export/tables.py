@@ -20,7 +20,7 @@ from echoquant.flags import flag_code
 from echoquant.privacy import scrub_for
 
 if TYPE_CHECKING:
-    from echoquant.api import EchoResult, MModeEchoResult
+    from echoquant.results import EchoResult, MModeEchoResult
 
 __all__ = ["RESULT_COLUMNS", "TIMING_COLUMNS", "N_SEGMENTS", "error_row", "mmode_row", "result_row", "results_frame",
            "studies_frame", "write_study_tables", "write_tables"]
