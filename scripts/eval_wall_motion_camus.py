@@ -50,8 +50,8 @@ def score_pair(labels: np.ndarray, fan_mask: np.ndarray, apex_hint: np.ndarray |
     # Thickness from the imaged myocardium, as quantify() measures it (the expert outlines,
     # like the network's, carry walls on past the sector's edge).
     wm = beat_wall_motion(contours[0].points, contours[1].points, imaged_myocardium(labels[0], fan_mask),
-                          imaged_myocardium(labels[1], fan_mask), sector_edge_distance(fan_mask), segment_names_for(view),
-                          spacing_mm=spacing)
+                          imaged_myocardium(labels[1], fan_mask), sector_edge_distance(fan_mask),
+                          segment_names_for(view), spacing_mm=spacing)
     return [{"segment": s.name, "class": s.wall_motion, "kinesis_index": s.kinesis_index, "strain_pct": s.strain_pct,
              "excursion_pct": s.excursion_pct, "thickening_pct": s.thickening_pct, "reason": s.reason}
             for s in wm.segments]

@@ -19,7 +19,8 @@ import pandas as pd
 from echoquant import __version__
 from echoquant._files import atomic_path, atomic_write_bytes, atomic_write_text
 
-__all__ = ["CURVE_POINTS", "CohortReport", "figure_pngs", "figures", "load_strain_curves", "primary_table", "render_html"]
+__all__ = ["CURVE_POINTS", "CohortReport", "figure_pngs", "figures", "load_strain_curves", "primary_table",
+           "render_html"]
 
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",

@@ -21,7 +21,6 @@ def imaged_myocardium(labels: np.ndarray, fan_mask: np.ndarray) -> np.ndarray:
     return (labels == LV_MYOCARDIUM) & fan_mask
 
 
-
 def mask_box(masks: np.ndarray, margin: int = 2) -> tuple[slice, slice] | None:
     """Row and column slices of the box holding every set pixel of ``(..., H, W)``
     masks, widened by ``margin`` pixels (clipped to the frame), starting on even

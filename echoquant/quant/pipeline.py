@@ -106,8 +106,7 @@ def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict |
         es_pts, border, strain = contours[b.es].points, None, None
     return beat_wall_motion(contours[b.ed].points, es_pts, imaged_myocardium(labels[b.ed], fan_mask),
                             imaged_myocardium(labels[b.es], fan_mask), edge, names, spacing_mm=spacing,
-                            strain_pct=strain,
-                            es_border_points=border)
+                            strain_pct=strain, es_border_points=border)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -256,8 +255,9 @@ def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list[
           transducer: np.ndarray | None, species: str) -> LVViewCheck:
     """The LV-view gate (:mod:`echoquant.quant.view`) on the largest-cavity frame."""
     t = int(np.argmax(cavity.reshape(len(cavity), -1).sum(axis=1)))
-    features = lv_view_features(cavity, imaged_myocardium(seg.labels[t], cine.fan_mask), contours[t], cine.fan_mask,
-                                 seg.confidence(), transducer, cine.color_doppler_fraction)
+    myocardium = imaged_myocardium(seg.labels[t], cine.fan_mask)
+    features = lv_view_features(cavity, myocardium, contours[t], cine.fan_mask, seg.confidence(), transducer,
+                                cine.color_doppler_fraction)
     return check_lv_view(features, species, cine.meta.view)
 
 
