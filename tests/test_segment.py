@@ -272,6 +272,13 @@ def test_fine_tuning_starts_from_a_bundle_and_refuses_a_mismatch(tmp_path):
         _start_from_bundle(other, str(bundle), 64, "scale")
 
 
+def _box_mask(box, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels of a frame of ``shape`` inside the network's crop box."""
+    mask = np.zeros(shape, bool)
+    mask[max(box.row, 0) : box.row + box.size, max(box.col, 0) : box.col + box.size] = True
+    return mask
+
+
 @pytest.mark.parametrize("fan_box", [(10, 110, 40, 170), (0, 120, 0, 200), (30, 60, 150, 200)])
 def test_labels_from_network_decide_like_the_full_probability_maps(fan_box):
     """The Predictor's fast decision (inside the box and sector only) equals the argmax of
@@ -292,8 +299,7 @@ def test_labels_from_network_decide_like_the_full_probability_maps(fan_box):
     # it is decided too; outside the box stays background.
     free, _ = labels_from_network(probs, box, (h, w), None)
     np.testing.assert_array_equal(free[fan], labels[fan])
-    in_box = np.zeros((h, w), bool)
-    in_box[max(box.row, 0) : box.row + box.size, max(box.col, 0) : box.col + box.size] = True
+    in_box = _box_mask(box, (h, w))
     assert (free[~in_box] == 0).all()
     if (in_box & ~fan).any():
         assert (free[in_box & ~fan] > 0).any()
@@ -317,8 +323,7 @@ def test_predictor_returns_labels_on_cine_grid(tmp_path):
     # Labels may continue past the sector's edge (as expert outlines do), never past the
     # network's box; clip_to_sector cuts them at the edge and leaves the sector alone.
     box = crop_box_for(cine.fan_mask)
-    in_box = np.zeros(cine.shape, bool)
-    in_box[max(box.row, 0) : box.row + box.size, max(box.col, 0) : box.col + box.size] = True
+    in_box = _box_mask(box, cine.shape)
     assert (seg.labels[:, ~in_box] == 0).all()
     free = Predictor(root, device="cpu", keep_largest=()).predict(cine)
     clipped = Predictor(root, device="cpu", keep_largest=(), clip_to_sector=True).predict(cine)

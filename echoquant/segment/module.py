@@ -62,6 +62,8 @@ class LVSegmentationModule(pl.LightningModule):
         return self._logits(self.net, x)
 
     def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        # One update per batch, which is one optimizer step in these recipes (no
+        # gradient accumulation); with accumulation the decay would act per batch.
         if self.ema is not None:
             self.ema.update_parameters(self.net)
 

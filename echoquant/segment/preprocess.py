@@ -2,8 +2,10 @@
 
 Frames are cropped to the bounding box of the scan sector (so text, scales and
 ECG never reach the network), padded to a square, resized to the network size
-and scaled to 0..1; predictions go back through the same box to the cine grid,
-and everything outside the sector is background.
+and scaled to 0..1 (the input is black outside the sector); predictions go back
+through the same box to the cine grid, where everything outside the box is
+background and, when asked (:func:`labels_from_network` with a mask), everything
+outside the sector too.
 
 Intensity: a bundle says how its network expects grey levels (``"scale"``: grey/255;
 ``"equalize"``: each frame's histogram equalised over the echo pixels, see
