@@ -349,6 +349,26 @@ def test_predictor_keeps_the_largest_region_per_label(tmp_path):
         Predictor(root, device="cpu", keep_largest=(0,))
 
 
+def test_largest_region_is_judged_by_its_imaged_pixels():
+    from echoquant.segment.predictor import _keep_largest_region
+
+    imaged = np.zeros((40, 40), bool)
+    imaged[:, :25] = True  # the scan sector: columns 0-24
+    labels = np.zeros((40, 40), np.uint8)
+    labels[5:15, 5:12] = 3  # 70 pixels, all imaged
+    labels[20:40, 22:40] = 3  # 360 pixels, 60 of them imaged
+    total = labels.copy()
+    _keep_largest_region(total, 3)
+    assert (total[20:40, 22:40] == 3).all() and not total[5:15, 5:12].any()
+    imaged_rule = labels.copy()
+    _keep_largest_region(imaged_rule, 3, imaged)
+    assert (imaged_rule[5:15, 5:12] == 3).all() and not imaged_rule[20:40, 22:40].any()
+    # Nothing imaged at all: the total size decides.
+    outside = labels.copy()
+    _keep_largest_region(outside, 3, np.zeros_like(imaged))
+    np.testing.assert_array_equal(outside, total)
+
+
 @pytest.mark.parametrize("window", [1, 3, 5])
 def test_temporal_mean_is_a_moving_mean_with_repeated_edges(window):
     from scipy.ndimage import uniform_filter1d

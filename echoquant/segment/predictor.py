@@ -49,7 +49,9 @@ class Predictor:
         keep_largest: labels of which only the largest connected region per frame is
             kept (the rest becomes background), as nnU-Net's post-processing does: a
             frame has one LV cavity and one LA, and stray blobs (in the right heart,
-            below the sector) are errors. Empty: off.
+            below the sector) are errors. "Largest" counts the pixels inside the scan
+            sector: a region drawn wholly past the sector's edge has no image under it
+            and loses to any imaged one. Empty: off.
         clip_to_sector: set every label outside the scan sector to background. Off by
             default: expert outlines (CAMUS) carry the lateral wall and the atrium on
             across the sector's edge, the network learnt to do the same, and cutting its
@@ -111,7 +113,7 @@ class Predictor:
         for i in range(t):
             labels[i], prob = labels_from_network(probs[i], box, (h, w), region)
             for label in self.keep_largest:
-                _keep_largest_region(labels[i], label)
+                _keep_largest_region(labels[i], label, cine.fan_mask)
             lv = labels[i] == LV_CAVITY
             conf[i] = float(prob[lv].mean()) if lv.any() else 0.0
         return Segmentation(labels, None, self.name, conf, lv_area_levels(probs[:, LV_CAVITY]))
@@ -145,19 +147,27 @@ def temporal_mean(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _keep_largest_region(labels: np.ndarray, label: int) -> None:
+def _keep_largest_region(labels: np.ndarray, label: int, imaged: np.ndarray | None = None) -> None:
     """Set every pixel of ``label`` outside its largest 4-connected region to background, in place.
 
     The same rule as :func:`echoquant.quant.masks.largest_component`, with OpenCV's
     labelling inside the label's bounding box (a small LV in a large frame): it runs
     on every frame of every loop, and segmentation does not import the measurement
-    stage that comes after it."""
+    stage that comes after it. With ``imaged`` (the scan sector), regions are ranked by
+    their pixels inside it, so that a blob the network continued past the sector's edge
+    (where there is no image to support it) cannot win over the imaged structure; the
+    total size decides when no region reaches into the sector."""
     mask = labels == label
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     n, regions, stats, _ = cv2.connectedComponentsWithStats(mask[box].view(np.uint8), connectivity=4)
-    if n > 2:
-        keep = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        labels[box][(regions != keep) & (regions > 0)] = 0
+    if n <= 2:
+        return
+    size = stats[1:, cv2.CC_STAT_AREA]
+    if imaged is not None:
+        inside = np.bincount(regions[imaged[box]], minlength=n)[1:]
+        size = inside if inside.any() else size
+    keep = 1 + int(np.argmax(size))
+    labels[box][(regions != keep) & (regions > 0)] = 0
