@@ -24,7 +24,7 @@ from echoquant.quant.mmode import measure_mmode
 from echoquant.quant.cycle import species_bounds
 from echoquant.quant.study import StudyResult
 from echoquant.results import EchoResult, MModeEchoResult
-from echoquant.segmentation import LV_CAVITY, Segmentation
+from echoquant.segment.result import LV_CAVITY, Segmentation
 
 __all__ = ["Analyzer", "EchoResult", "MModeEchoResult", "score", "score_mmode", "score_study"]
 

@@ -27,7 +27,7 @@ import numpy as np
 from echoquant.segment.adapters import CAMUS_SOURCES, CamusCase
 from echoquant.segment.predictor import KEEP_LARGEST, Predictor
 from echoquant.segment.views import CAMUS_VIEW, ViewClassifier
-from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
+from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM
 
 __all__ = ["CamusEvaluation", "evaluate_camus", "ed_es_frames", "lv_volume", "summarise", "main"]
 
@@ -91,7 +91,7 @@ class CamusEvaluation:
 def _view_and_gate(views: ViewClassifier, cine: Any, seg: Any, frames: list[int]) -> dict[str, Any]:
     """The view the classifier finds and the LV-view gate's decision, as ``echoquant analyze`` makes them."""
     from echoquant.quant import quantify
-    from echoquant.segmentation import Segmentation
+    from echoquant.segment.result import Segmentation
 
     found = views.predict(cine.frames[frames], seg.labels[frames], cine.fan_mask)
     pair = Segmentation(seg.labels[frames], None, seg.model, seg.frame_confidence[frames])

@@ -34,7 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from echoquant.quant.intervals import INTERVAL_MODELS, IntervalModel, Z95  # noqa: E402
+from echoquant.quant.intervals import IntervalModel, Z95  # noqa: E402
 
 SEEDS = {"synth_fit": 930000, "synth_check": 900000}
 CORPUS_LOOPS = ("orthanc-tests/Issue16.dcm", "orthanc-tests/Issue164.dcm", "dbdicom-rubomedical/0020.DCM",

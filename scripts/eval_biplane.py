@@ -30,7 +30,7 @@ def _truth_clip(path: Path, view: str) -> StudyClip:
     """The loop measured on the generator's masks (no network)."""
     from echoquant.io import read_cine
     from echoquant.quant import quantify
-    from echoquant.segmentation import Segmentation
+    from echoquant.segment.result import Segmentation
 
     cine = read_cine(path)
     labels = np.load(path.with_name(path.stem + "_labels.npz"))["labels"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant import quantify
-from echoquant.segmentation import Segmentation
+from echoquant.segment.result import Segmentation
 from echoquant.synth import generate_case, sample_params
 
 

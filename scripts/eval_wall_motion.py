@@ -27,7 +27,7 @@ from echoquant.batch import BatchOptions, run_batch
 from echoquant.io import read_cine
 from echoquant.quant import quantify
 from echoquant.quant.wallmotion import NOT_ASSESSABLE, WALL_MOTION_CLASSES
-from echoquant.segmentation import Segmentation
+from echoquant.segment.result import Segmentation
 from echoquant.synth.infarct import infarct_params
 from echoquant.synth.write import write_params
 

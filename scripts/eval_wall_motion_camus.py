@@ -32,7 +32,7 @@ from echoquant.quant.pipeline import segment_names_for, transducer_point
 from echoquant.quant.wallmotion import NOT_ASSESSABLE, WALL_MOTION_CLASSES, beat_wall_motion, sector_edge_distance
 from echoquant.segment.adapters import CAMUS_SOURCES, convert_camus, read_camus_cases
 from echoquant.segment.predictor import Predictor
-from echoquant.segmentation import LA, LV_CAVITY
+from echoquant.segment.result import LA, LV_CAVITY
 
 _VIEW = {"4CH": "A4C", "2CH": "A2C"}
 

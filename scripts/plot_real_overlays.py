@@ -50,7 +50,6 @@ def main() -> None:
         fig = plt.figure(figsize=(16, 6.5))
         for k, i in enumerate(picks):
             ax = fig.add_subplot(2, 8, k + 1)
-            r = cine.sector_box
             img = frames[i]
             ax.imshow(img)
             ax.set_title(f"frame {i}", fontsize=8)

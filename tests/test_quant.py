@@ -13,7 +13,7 @@ from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant import biplane_volume_ml, detect_beats, extract_contour, frame_volumes, quantify
 from echoquant.quant.strain import line_strain_pct, track_line
 from echoquant.quant.cycle import cycle_frames
-from echoquant.segmentation import Segmentation
+from echoquant.segment.result import Segmentation
 from echoquant.synth import generate_case, sample_params
 from echoquant.synth.timing import systolic_fraction
 

@@ -15,7 +15,7 @@ from echoquant.quant.contour import N_PER_SIDE
 from echoquant.quant.strain import SEGMENT_SLICES
 from echoquant.quant.wallmotion import (NOT_ASSESSABLE, NORMAL_REFERENCE, WALL_MOTION_SCORES, excursion_pct,
                                         kinesis_index, segment_wall_motion, summarise_wall_motion, wall_motion_class)
-from echoquant.segmentation import Segmentation
+from echoquant.segment.result import Segmentation
 from echoquant.synth import generate_case
 from echoquant.synth.infarct import infarct_params
 from echoquant.synth.wallmotion import screen_order

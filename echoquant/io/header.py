@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from echoquant.errors import (

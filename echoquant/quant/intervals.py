@@ -6,7 +6,7 @@ Each interval combines three sources of error, as independent terms of a varianc
   (``SD / sqrt(n)``; zero for a single beat);
 * **segmentation uncertainty** of this loop: how much the value moves when the LV
   border is drawn at a probability of 0.75 or 0.25 instead of 0.5
-  (:data:`~echoquant.segmentation.AREA_LEVELS`; a sure network's border hardly
+  (:data:`~echoquant.segment.result.AREA_LEVELS`; a sure network's border hardly
   moves), and for GLS how far the tracked-line strain and the contour-length strain
   disagree; scaled by a factor ``k``;
 * a **floor**: the method's error that no per-loop signal shows (the model's bias on
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from echoquant.segmentation import AREA_LEVELS
+from echoquant.segment.result import AREA_LEVELS
 
 __all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "interval", "level_volumes", "lvef_spread", "volume_spread"]
 

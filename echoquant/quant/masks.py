@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from echoquant.segmentation import LV_MYOCARDIUM
+from echoquant.segment.result import LV_MYOCARDIUM
 
 __all__ = ["largest_component", "clean_masks", "fill_holes", "mask_box", "imaged_myocardium"]
 

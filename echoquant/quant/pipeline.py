@@ -18,7 +18,7 @@ from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
 from echoquant.quant.volumes import frame_volumes
-from echoquant.segmentation import LA, LV_CAVITY, Segmentation
+from echoquant.segment.result import LA, LV_CAVITY, Segmentation
 
 __all__ = ["quantify", "segment_names_for", "transducer_point"]
 

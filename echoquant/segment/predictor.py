@@ -1,4 +1,4 @@
-"""Inference: a loop in, a :class:`~echoquant.segmentation.Segmentation` out, on the
+"""Inference: a loop in, a :class:`~echoquant.segment.result.Segmentation` out, on the
 cine's own pixel grid (the nnU-Net ``Predictor`` pattern: load once, predict many)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from echoquant.io.cine import EchoCine
 from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
-from echoquant.segmentation import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
+from echoquant.segment.result import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
 __all__ = ["Predictor", "resolve_device", "temporal_mean", "KEEP_LARGEST", "DEFAULT_BATCH"]
 
@@ -121,7 +121,7 @@ class Predictor:
 
 def lv_area_levels(lv_probability: np.ndarray) -> np.ndarray:
     """``(T, s, s)`` LV probability on the network grid -> ``(T, 3)`` pixel counts at
-    :data:`~echoquant.segmentation.AREA_LEVELS` (counted on the network grid: only
+    :data:`~echoquant.segment.result.AREA_LEVELS` (counted on the network grid: only
     their ratios are used, and these are the same on any grid)."""
     return np.stack([(lv_probability >= level).sum(axis=(1, 2)) for level in AREA_LEVELS], axis=1).astype(np.float64)
 

@@ -26,7 +26,7 @@ from torch import nn
 from echoquant.errors import ChecksumError, ModelError
 from echoquant.segment.bundle import sha256_of
 from echoquant.segment.preprocess import CropBox, _crop, crop_box_for, normalize_intensity
-from echoquant.segmentation import LA, LV_CAVITY, LV_MYOCARDIUM
+from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM
 
 __all__ = ["VIEW_CLASSES", "INPUT_SIZE", "ViewClassifier", "ViewPrediction", "build_view_network", "view_input",
            "default_view_model_dir", "train_view_classifier", "save_view_model"]

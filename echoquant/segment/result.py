@@ -1,4 +1,9 @@
-"""The segmentation of a loop: what the network hands to quantification."""
+"""What segmentation hands to quantification: the :class:`Segmentation` of a loop and
+the label values of its maps.
+
+Torch-free (``echoquant.segment`` is a namespace package without an ``__init__``), so
+``echoquant.quant`` reads this type without loading the networks.
+"""
 
 from __future__ import annotations
 
