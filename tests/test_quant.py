@@ -281,3 +281,15 @@ def test_end_systole_on_the_last_frame_only_when_the_curve_is_flat_there():
     sloped = vol.copy()
     sloped[24:] = np.linspace(vol[24], 60, 6)  # still falling steeply when the loop stops
     assert all(b.es < 24 for b in detect_beats(sloped, 30.0, None)[0])
+
+
+def test_measurement_stage_loads_no_network_library():
+    """``quant`` reads the segment stage's output type (``echoquant.segment.result``) and
+    must not pull torch or MONAI in with it: measuring saved masks needs neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys, echoquant.quant, echoquant.quant.pipeline, echoquant.segment.result; "
+            "print(sorted(m for m in ('torch', 'monai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
