@@ -72,6 +72,9 @@ def row(spec: str, report: CamusEvaluation, errors: dict[str, float], base: dict
     cells = [spec, f"{seg['all|ED|lv']['dice']:.3f} / {seg['all|ES|lv']['dice']:.3f}"]
     for view in VIEWS:
         keys = sorted(k for k in errors if view == "all" or k.endswith(view))
+        if not keys:  # a split without this view (or no LVEF on any clip of it)
+            cells.append("–")
+            continue
         e = np.array([errors[k] for k in keys])
         cell = f"{e.mean():.2f} ({100 * np.mean(e <= 8):.0f} %)"
         if base is not None:
