@@ -217,14 +217,18 @@ def trace_walls(strip: np.ndarray) -> tuple[np.ndarray, float] | None:
     above, below = _sides(img, k)
     # The endocardial borders have blood on their cavity side: an edge with tissue on
     # both sides (epicardium against pericardium) or far from the band (chest wall
-    # against the RV) is not one. The walls move by about a quarter of the cavity.
+    # against the RV) is not one. Blood is judged over three edge widths: a dark speckle
+    # streak in the posterior wall is a few rows thick, and above the pericardium (the
+    # brightest echo) it would otherwise pass for the cavity. The walls move by about a
+    # quarter of the cavity.
+    blood_above, blood_below = _sides(img, 3 * k)
     reach = max(k + 1, int(0.25 * width))
     mid = (top + bottom) // 2
-    e_sep = np.where(below < dark, _edge(img, k, rising=False), 0.0)
+    e_sep = np.where(blood_below < dark, _edge(img, k, rising=False), 0.0)
     s_sep = np.full_like(e_sep, -1e3)
     s_sep[max(0, top - reach):mid] = e_sep[max(0, top - reach):mid]
     sep = _dp_path(s_sep, max_step, penalty)
-    e_pw = np.where(above < dark, _edge(img, k, rising=True), 0.0)
+    e_pw = np.where(blood_above < dark, _edge(img, k, rising=True), 0.0)
     s_pw = np.full_like(e_pw, -1e3)
     s_pw[mid:min(rows, bottom + reach)] = e_pw[mid:min(rows, bottom + reach)]
     pw = _dp_path(s_pw, max_step, penalty)
@@ -324,10 +328,50 @@ def _usable_r_waves(r_waves: np.ndarray | None, period: float, n: int) -> np.nda
     return r
 
 
+# The walls' traces that time ED without an ECG, and the sign of their correlation with
+# the diameter when they move with it: the septum moves away from the probe in systole,
+# the posterior wall toward it. A trace correlating less than this with the diameter (the
+# wrong way, as a paradoxical septum does, or late: a wall lagging by a tenth of a beat
+# correlates 0.65-0.7, by a twentieth 0.9) is left out, so that a dyssynchronous wall
+# cannot drag ED far from the largest diameter. Traced walls of generated screens
+# correlate 0.93-1.0.
+_WALL_SIGNS = (-1.0, -1.0, 1.0, 1.0)
+_WALL_MIN_CORRELATION = 0.9
+
+
+def _ed_timing_curve(bounds: np.ndarray, lvid: np.ndarray, period: float) -> np.ndarray:
+    """The curve whose maxima are the EDs when there is no ECG: the four traced walls'
+    motion, each scaled to its excursion and weighted by the inverse of its tracing noise
+    (the least-squares combination of traces sharing one time course).
+
+    The end-diastolic maximum of the diameter is flat (the atrial kick ends in it): within
+    +/- 20 ms of ED a human LV changes by less than the tracing error, and the septal
+    endocardium's error repeats beat after beat at the same phase (its speckle moves with
+    it). The pericardium behind the posterior wall is the sharpest edge of the strip, so
+    the walls together time ED better than the diameter alone (docs/mmode_eval.md).
+    Noise is what a quadratic smoother over an eighth of a beat leaves.
+    """
+    n = bounds.shape[1]
+    win = max(5, int(period / 8) | 1)
+    if n <= win:
+        return lvid
+    out = np.zeros(n)
+    for trace, sign in zip(bounds, _WALL_SIGNS):
+        r = np.corrcoef(trace, lvid)[0, 1]
+        excursion = float(np.percentile(trace, 95) - np.percentile(trace, 5))
+        if not np.isfinite(r) or sign * r < _WALL_MIN_CORRELATION or excursion <= 0:
+            continue
+        motion = sign * trace / excursion
+        noise = float(np.std(motion - savgol_filter(motion, win, 2)))
+        out += motion / max(noise, 1e-6) ** 2
+    return out if out.any() else lvid
+
+
 def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float | None,
-           heart_rate_bpm: float | None) -> tuple[list[tuple[float, float]], str]:
+           heart_rate_bpm: float | None, bounds: np.ndarray | None = None) -> tuple[list[tuple[float, float]], str]:
     """``(ED column, ES column)`` of every beat whose ES lies in the strip, and where ED
-    came from (``"ecg"`` or ``"diameter"``)."""
+    came from (``"ecg"``, or ``"walls"`` when the traced ``bounds`` time it, else
+    ``"diameter"``)."""
     n = len(lvid)
     period = cycle_frames(lvid, 8, n / 2, min_correlation=0.3)
     if period is None and heart_rate_bpm and seconds_per_px:
@@ -342,9 +386,11 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
     if r is not None:
         eds, source = [float(x) for x in r], "ecg"
     else:
-        peaks, _ = find_peaks(smooth, distance=max(1, int(0.6 * period)))
-        found = (_extremum(lvid, int(p), ed_half, True) for p in peaks)
-        eds, source = [x for x in found if x is not None], "diameter"
+        timing = lvid if bounds is None else _ed_timing_curve(bounds, lvid, period)
+        source = "diameter" if timing is lvid else "walls"
+        peaks, _ = find_peaks(savgol_filter(timing, win, 2) if n > win else timing, distance=max(1, int(0.6 * period)))
+        found = (_extremum(timing, int(p), ed_half, True) for p in peaks)
+        eds = [x for x in found if x is not None]
     out = []
     for j, ed in enumerate(eds):
         stop = eds[j + 1] if j + 1 < len(eds) else min(n - 1, ed + period)
@@ -430,7 +476,7 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
     r_cols = None
     if r_wave_times_s is not None and seconds_per_px:
         r_cols = np.asarray(r_wave_times_s) / seconds_per_px
-    pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm)
+    pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm, bounds)
     if r_cols is not None and ed_source != "ecg":
         flags.append(make_flag("ecg_unused", "the ECG's R waves do not follow the rhythm of the LV diameter (a T "
                                              "wave read as R, or a missed R); ED taken from the largest diameter"))
