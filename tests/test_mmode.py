@@ -230,3 +230,18 @@ def test_dark_streak_in_the_posterior_wall_is_not_taken_for_the_cavity() -> None
     truth = case.truth
     for key in ("lvidd_mm", "lvids_mm", "fs_pct"):
         assert res.summary[key] == pytest.approx(truth[key], rel=0.06), key
+
+
+def test_a_diastasis_bump_at_the_strips_end_is_not_a_beat() -> None:
+    """A human screen ending in diastasis: a small bump there used to be taken for an ED
+    with a 'systole' a tenth of a beat later (a fourth beat 546 ms from any true ED).
+    Ejection takes at least a fifth of the cycle."""
+    p = sample_mmode_params("human", 730_021_923, with_2d=False, ecg=False)
+    case = generate_mmode(p)
+    res = measure_mmode(case.strip, mm_per_px=p.mm_per_px, seconds_per_px=p.seconds_per_px,
+                        heart_rate_bpm=p.heart_rate_bpm)
+    true_ed = np.asarray(case.truth["ed_times_s"])
+    assert len(res.beats) == case.truth["n_complete_beats"] == 3
+    for beat in res.beats:
+        assert np.min(np.abs(true_ed - beat.ed_time)) < 0.005
+        assert beat.es_time - beat.ed_time > 0.2 * 60.0 / p.heart_rate_bpm

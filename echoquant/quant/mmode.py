@@ -401,7 +401,9 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
         if i in (lo, hi) or i >= n - 2 or i - ed < 0.15 * period:
             continue  # no minimum inside the beat, or the strip ends before ES
         es = _extremum(lvid, i, es_half, False)
-        if es is not None:
+        # Ejection takes at least a fifth of the cycle: a dip closer to ED is a bump of
+        # diastasis taken for an ED near the strip's end, not a systole.
+        if es is not None and es - ed >= 0.2 * period:
             out.append((ed, es))
     return out, source
 
