@@ -6,9 +6,11 @@ moving at most a few pixels from one column to the next. First the LV cavity's t
 borders (the septal endocardium, bright above dark; the posterior endocardium, dark
 above bright) inside the darkest wide band of the strip, then the septum's right
 ventricular side and the posterior epicardium at a wall's thickness from them. ED is
-each ECG R wave (when the ECG shares the strip's time axis), else each largest
-diameter; ES the smallest diameter before the next ED, both placed below a column by
-fitting the curve's two flanks around the extreme (:func:`_extremum`).
+each ECG R wave (when the ECG shares the strip's time axis), else the instant the walls
+moving with the cavity are at their end-diastolic extreme (the four traces weighted by
+their tracing noise, :func:`_ed_timing_curve`; the largest diameter when none moves with
+it); ES the smallest diameter before the next ED, both placed below a column by fitting
+the curve's two flanks around the extreme (:func:`_extremum`).
 
 Formulas (diameters at ED and ES of each beat; the summary is the median over beats):
 
@@ -481,7 +483,7 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
     pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm, bounds)
     if r_cols is not None and ed_source != "ecg":
         flags.append(make_flag("ecg_unused", "the ECG's R waves do not follow the rhythm of the LV diameter (a T "
-                                             "wave read as R, or a missed R); ED taken from the largest diameter"))
+                                             "wave read as R, or a missed R); ED taken from the walls' motion"))
     ivs = (bounds[1] - bounds[0]) * scale
     pw = (bounds[3] - bounds[2]) * scale
     kind = _species(float(np.median(lvid)) if mm_per_px else None, heart_rate_bpm, species)
