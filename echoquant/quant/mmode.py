@@ -482,8 +482,9 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
         r_cols = np.asarray(r_wave_times_s) / seconds_per_px
     pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm, bounds)
     if r_cols is not None and ed_source != "ecg":
+        fallback = "the walls' motion" if ed_source == "walls" else "the largest diameter"
         flags.append(make_flag("ecg_unused", "the ECG's R waves do not follow the rhythm of the LV diameter (a T "
-                                             "wave read as R, or a missed R); ED taken from the walls' motion"))
+                                             f"wave read as R, or a missed R); ED taken from {fallback}"))
     ivs = (bounds[1] - bounds[0]) * scale
     pw = (bounds[3] - bounds[2]) * scale
     kind = _species(float(np.median(lvid)) if mm_per_px else None, heart_rate_bpm, species)
