@@ -219,29 +219,36 @@ def test_ed_timing_curve_leaves_out_a_late_wall_and_weighs_a_noisy_one() -> None
         assert found is not None and abs(found - ed) * p.seconds_per_px < 2.5e-3
 
 
-def test_dark_streak_in_the_posterior_wall_is_not_taken_for_the_cavity() -> None:
-    """A rat screen whose posterior wall has a dark speckle streak just above the
-    pericardium: the posterior endocardium used to jump to the pericardium in systole
-    (LVIDs +59 %, no flag). Blood is now judged over three edge widths."""
-    p = sample_mmode_params("rodent", 700121026)
+@pytest.mark.parametrize("seed", [700121026, 910027412, 910027490])
+def test_posterior_endocardium_is_the_first_edge_below_the_blood(seed) -> None:
+    """Rodent screens where the posterior endocardium was read elsewhere, silently: a dark
+    speckle streak just above the pericardium passed for the cavity (rat 700121026:
+    systole at the pericardium, LVIDs +59 %); a dim wall under a very bright pericardium
+    (mouse 910027412: LVIDd +18 %, LVIDs +30 %); a streak just inside the wall, when blood
+    was judged over three edge widths only (rat 910027490: LVIDs +10 %)."""
+    p = sample_mmode_params("rodent", seed)
     case = generate_mmode(p)
     res = measure_mmode(case.strip, mm_per_px=p.mm_per_px, seconds_per_px=p.seconds_per_px,
                         heart_rate_bpm=p.heart_rate_bpm)
     truth = case.truth
     for key in ("lvidd_mm", "lvids_mm", "fs_pct"):
-        assert res.summary[key] == pytest.approx(truth[key], rel=0.06), key
+        assert res.summary[key] == pytest.approx(truth[key], rel=0.05), key
 
 
-def test_a_diastasis_bump_at_the_strips_end_is_not_a_beat() -> None:
-    """A human screen ending in diastasis: a small bump there used to be taken for an ED
-    with a 'systole' a tenth of a beat later (a fourth beat 546 ms from any true ED).
-    Ejection takes at least a fifth of the cycle."""
-    p = sample_mmode_params("human", 730_021_923, with_2d=False, ecg=False)
+@pytest.mark.parametrize("case_", [("human", 730_021_923, 3), ("rodent", 930_027_992, 5)])
+def test_a_diastasis_bump_at_the_strips_end_is_not_a_beat(case_) -> None:
+    """Screens ending in diastasis: a bump there used to be taken for an ED with a
+    'systole' a tenth of a beat later (human 730021923: a fourth beat 546 ms from any true
+    ED), or a fifth of a beat later with little shortening (rat 930027992: a sixth beat).
+    Ejection takes at least a fifth of the cycle, and a beat shortens by at least half
+    the median beat's shortening."""
+    preset, seed, beats = case_
+    p = sample_mmode_params(preset, seed, with_2d=False, ecg=False)
     case = generate_mmode(p)
     res = measure_mmode(case.strip, mm_per_px=p.mm_per_px, seconds_per_px=p.seconds_per_px,
                         heart_rate_bpm=p.heart_rate_bpm)
     true_ed = np.asarray(case.truth["ed_times_s"])
-    assert len(res.beats) == case.truth["n_complete_beats"] == 3
+    assert len(res.beats) == case.truth["n_complete_beats"] == beats
     for beat in res.beats:
         assert np.min(np.abs(true_ed - beat.ed_time)) < 0.005
         assert beat.es_time - beat.ed_time > 0.2 * 60.0 / p.heart_rate_bpm
