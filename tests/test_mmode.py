@@ -252,3 +252,18 @@ def test_a_diastasis_bump_at_the_strips_end_is_not_a_beat(case_) -> None:
     for beat in res.beats:
         assert np.min(np.abs(true_ed - beat.ed_time)) < 0.005
         assert beat.es_time - beat.ed_time > 0.2 * 60.0 / p.heart_rate_bpm
+
+
+def test_sweep_script_reports_a_silent_gross_error() -> None:
+    """scripts/sweep_mmode.py: a strip measured well has no problem; the same strip judged
+    with zero tolerance is reported (so the sweep can find what it looks for)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "sweep_mmode.py"
+    spec = importlib.util.spec_from_file_location("sweep_mmode", path)
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    fs_err, problems = sweep.check("rodent", 910027412, fs_points=4.0, diameter_pct=5.0)
+    assert abs(fs_err) < 2.0 and problems == []
+    _, strict = sweep.check("rodent", 910027412, fs_points=0.0, diameter_pct=0.0)
+    assert any(p.startswith("FS") for p in strict) and any("lvidd_mm" in p for p in strict)
