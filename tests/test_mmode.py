@@ -249,6 +249,7 @@ def test_a_diastasis_bump_at_the_strips_end_is_not_a_beat(case_) -> None:
                         heart_rate_bpm=p.heart_rate_bpm)
     true_ed = np.asarray(case.truth["ed_times_s"])
     assert len(res.beats) == case.truth["n_complete_beats"] == beats
+    assert res.summary["n_beats_left_out"] == (1 if preset == "rodent" else 0)  # said, not silent
     for beat in res.beats:
         assert np.min(np.abs(true_ed - beat.ed_time)) < 0.005
         assert beat.es_time - beat.ed_time > 0.2 * 60.0 / p.heart_rate_bpm

@@ -104,7 +104,8 @@ class MModeResult:
     Attributes:
         summary: ``lvidd_mm, lvids_mm, ivsd_mm, ivss_mm, lvpwd_mm, lvpws_mm, fs_pct,
             lvef_teichholz_pct, edv_teichholz_ml, esv_teichholz_ml, lv_mass_g`` (human) or
-            ``lv_mass_mg`` (rodent), ``heart_rate_bpm_measured, n_beats, species``
+            ``lv_mass_mg`` (rodent), ``heart_rate_bpm_measured, n_beats, n_beats_left_out,
+            species``
             (medians over beats; None when withheld). Lengths are in pixels, not mm,
             without a depth calibration (``unit``).
         beats: per-beat values.
@@ -421,7 +422,7 @@ def _beats(lvid: np.ndarray, r_waves: np.ndarray | None, seconds_per_px: float |
         # diastasis taken for an ED near the strip's end, not a systole.
         if es is not None and es - ed >= 0.2 * period:
             out.append((ed, es))
-    return _drop_shallow_beats(out, lvid), source
+    return out, source
 
 
 def _drop_shallow_beats(pairs: list[tuple[float, float]], lvid: np.ndarray) -> list[tuple[float, float]]:
@@ -505,7 +506,8 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
     r_cols = None
     if r_wave_times_s is not None and seconds_per_px:
         r_cols = np.asarray(r_wave_times_s) / seconds_per_px
-    pairs, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm, bounds)
+    found, ed_source = _beats(lvid, r_cols, seconds_per_px, heart_rate_bpm, bounds)
+    pairs = _drop_shallow_beats(found, lvid)
     if r_cols is not None and ed_source != "ecg":
         fallback = "the walls' motion" if ed_source == "walls" else "the largest diameter"
         flags.append(make_flag("ecg_unused", "the ECG's R waves do not follow the rhythm of the LV diameter (a T "
@@ -525,6 +527,8 @@ def measure_mmode(strip: np.ndarray, *, mm_per_px: float | None, seconds_per_px:
             lv_mass=lv_mass(_at(ivs, ed), d, _at(pw, ed), rodent)))
     summary, more = _summarise(beats, kind, mm_per_px is not None, seconds_per_px)
     summary["ed_source"] = ed_source
+    # said, not silent: beats found but left out as too shallow to be a systole
+    summary["n_beats_left_out"] = len(found) - len(pairs)
     flags += more
     # Walls are lost where the traced border has little contrast (dropout, out of view).
     if contrast < 15.0:
