@@ -17,6 +17,7 @@ import pandas as pd
 
 from echoquant.errors import EchoquantError
 from echoquant.io import read_cine
+from echoquant.io.acquisition import AcquisitionTable
 from echoquant.io.cine import EchoCine
 from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
 from echoquant.quant import quantify
@@ -65,10 +66,15 @@ class Analyzer:
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", *, tta: bool = False,
                  temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-                 batch_size: int | None = None, view_model: str | Path | None = None, find_views: bool = True) -> None:
+                 batch_size: int | None = None, view_model: str | Path | None = None, find_views: bool = True,
+                 acquisition_table: str | Path | AcquisitionTable | None = None, prefer_table: bool = False) -> None:
         from echoquant.segment.predictor import Predictor
         from echoquant.segment.views import ViewClassifier
 
+        # The table is read first: a broken table fails before the model loads.
+        self.acquisition = (acquisition_table if isinstance(acquisition_table, AcquisitionTable) or acquisition_table
+                            is None else AcquisitionTable.read(acquisition_table))
+        self.prefer_table = prefer_table
         self.predictor = Predictor(model, device=device, batch_size=batch_size, tta=tta,
                                    temporal_window=temporal_window)
         self.views = ViewClassifier(view_model, self.predictor.device) if find_views else None
@@ -97,6 +103,8 @@ class Analyzer:
             path = str(source)
             source = read_cine(source, require_loop=True)
         cine = source
+        if self.acquisition is not None:
+            cine = self.acquisition.apply(cine, prefer_table=self.prefer_table)
         seg = self.predictor.predict(cine)
         quant = quantify(cine, seg, track=self.track if track is None else track,
                          max_beats=self.max_beats if max_beats is None else max_beats,
@@ -109,7 +117,8 @@ class Analyzer:
         """The apical view of a human loop whose header names none, from its largest-
         and smallest-cavity frames (ED- and ES-like); None for rodent loops (the
         classifier knows human apical views only) and when the header has the view."""
-        if self.views is None or cine.meta.view or species_bounds(cine.fps, cine.heart_rate_bpm)[0] != "human":
+        species = cine.meta.species or species_bounds(cine.fps, cine.heart_rate_bpm)[0]
+        if self.views is None or cine.meta.view or species != "human":
             return None
         area = (seg.labels == LV_CAVITY).reshape(cine.n_frames, -1).sum(axis=1)
         if not area.any():
@@ -145,15 +154,20 @@ def _cached_analyzer(model: str | None, device: str, tta: bool, temporal_window:
 
 def score(source: str | Path | EchoCine, *, model: str | Path | None = None, device: str = "auto",
           tta: bool = False, temporal_window: int = 3, track: bool = True, max_beats: int | None = None,
-          batch_size: int | None = None) -> EchoResult | MModeEchoResult:
+          batch_size: int | None = None, acquisition_table: str | Path | AcquisitionTable | None = None,
+          prefer_table: bool = False) -> EchoResult | MModeEchoResult:
     """Score one loop with a cached :class:`Analyzer` (the model loads once per process);
     an M-mode file gives an :class:`MModeEchoResult` (no network is loaded for it).
 
     Args:
-        source: a DICOM/video path or an :class:`EchoCine`.
+        source: a DICOM/video/TIFF path or an :class:`EchoCine`.
         model, device, tta, temporal_window, batch_size: see :class:`Analyzer`; each
             combination is loaded once and kept.
         track, max_beats: per-call measurement options.
+        acquisition_table: a side table (CSV path or :class:`AcquisitionTable`) with
+            what the file lacks: spacing, frame rate, species, view, subject, timepoint
+            (:mod:`echoquant.io.acquisition`).
+        prefer_table: the table's values win over the header's.
 
     Returns:
         An :class:`EchoResult`, or an :class:`MModeEchoResult` for an M-mode strip.
@@ -162,6 +176,10 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
         return score_mmode(source)  # no network is loaded for a strip
     if not isinstance(source, EchoCine):
         source = read_cine(source, require_loop=True)  # read here: the analyzer need not look for M-mode again
+    if acquisition_table is not None:
+        table = acquisition_table if isinstance(acquisition_table, AcquisitionTable) else \
+            AcquisitionTable.read(acquisition_table)
+        source = table.apply(source, prefer_table=prefer_table)
     analyzer = _cached_analyzer(None if model is None else str(model), device, tta, temporal_window, batch_size)
     return analyzer.score(source, track=track, max_beats=max_beats)
 

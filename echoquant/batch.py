@@ -38,6 +38,7 @@ from echoquant.flags import make_flag
 from echoquant.io import read_cine
 from echoquant.io.cine import EchoCine
 from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
+from echoquant.io.tiff import TIFF_SUFFIXES
 from echoquant.io.video import VIDEO_SUFFIXES
 from echoquant.privacy import scrub_for
 
@@ -260,8 +261,8 @@ def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchO
                           result.ed_frames, result.es_frames, segment_classes=classes or None)
         write_curves_png(out / "overlays" / f"{item.clip_id}_curves.png", result, title=item.path.name)
     if options.sr:
-        if item.path.suffix.lower() in VIDEO_SUFFIXES:
-            notes.append("sr_not_written: a video has no DICOM instance for an SR to reference")
+        if item.path.suffix.lower() in VIDEO_SUFFIXES | TIFF_SUFFIXES:
+            notes.append("sr_not_written: a video or TIFF has no DICOM instance for an SR to reference")
         else:
             # highdicom is imported only when SR is asked for (it is heavy to import).
             from echoquant.export.sr import write_sr
@@ -411,7 +412,8 @@ def collect(out_dir: str | Path, *, sr: bool = False) -> list[Path]:
 
 def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | Path | None = None,
             device: str = "auto", tta: bool = False, track: bool = True, options: BatchOptions = BatchOptions(),
-            show_progress: bool = True, find_views: bool = True) -> BatchSummary:
+            show_progress: bool = True, find_views: bool = True, acquisition_table: str | Path | None = None,
+            prefer_table: bool = False) -> BatchSummary:
     """Load the model and run a batch with a progress bar: what ``echoquant analyze``
     and ``python -m echoquant.infer`` both call."""
     from rich.console import Console
@@ -420,7 +422,8 @@ def analyze(inputs: Iterable[str | Path], out_dir: str | Path, *, model: str | P
     inputs = list(inputs)
     out = Path(out_dir)
     _check_output(out, options)  # before the model loads: fail fast
-    analyzer = Analyzer(model, device, tta=tta, track=track, find_views=find_views)
+    analyzer = Analyzer(model, device, tta=tta, track=track, find_views=find_views,
+                        acquisition_table=acquisition_table, prefer_table=prefer_table)
     n = len(select_part(collect_inputs(inputs, exclude=out), options.num_parts, options.part_id))
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -57,7 +57,7 @@ def lv_volume(labels: np.ndarray, spacing_mm: tuple[float, float] | None, apex_h
 
 
 def _surface(pred: np.ndarray, truth: np.ndarray, spacing_mm: float | None) -> dict[str, float]:
-    from echoquant.evaluate import surface_metrics
+    from echoquant.segment.metrics import surface_metrics
 
     dice, hd, mcd = surface_metrics(pred, truth, spacing_mm)
     return {"dice": dice, "hd95_mm": hd, "mcd_mm": mcd}

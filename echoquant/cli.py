@@ -208,19 +208,26 @@ def analyze(
         "--no-view-classifier", help="Take views from headers only (the shipped view classifier is trained on CAMUS, "
                                      "CC BY-NC-SA 4.0).")] = False,
     allow_failures: Annotated[bool, typer.Option("--allow-failures", help="Exit 0 even when clips failed.")] = False,
+    acquisition_table: Annotated[Path | None, typer.Option(
+        "--acquisition-table", help="CSV of what files lack (file or pattern -> spacing_mm, fps, species, view, "
+                                    "subject, timepoint); header values win unless --prefer-table.")] = None,
+    prefer_table: Annotated[bool, typer.Option("--prefer-table", help="Acquisition-table values win over "
+                                                                      "the header's.")] = False,
 ) -> None:
     """Analyse echo loops: OUT/results.csv + results.parquet (one row per file),
     OUT/clips/*.json (curves, per-beat values), optional overlays and DICOM SR.
     Exit code 1 when any clip failed (unless --allow-failures), 2 on a usage error."""
     from echoquant.batch import BatchError, BatchOptions
     from echoquant.batch import analyze as run
+    from echoquant.io.acquisition import AcquisitionTableError
 
     try:
         options = BatchOptions(overlays=overlays, sr=sr, resume=resume, overwrite=overwrite, num_parts=num_parts,
                                part_id=part_id, workers=workers)
         summary = run(inputs, output, model=model, device=device, tta=tta, track=not no_tracking, options=options,
-                      find_views=not no_view_classifier)
-    except (BatchError, ValueError) as exc:
+                      find_views=not no_view_classifier, acquisition_table=acquisition_table,
+                      prefer_table=prefer_table)
+    except (BatchError, ValueError, AcquisitionTableError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(code=2) from exc
     _print_batch_summary(summary)

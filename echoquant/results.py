@@ -117,8 +117,9 @@ class EchoResult:
 
     @property
     def qc_pass(self) -> bool:
-        """LVEF was measured and no flag excludes the clip from statistics."""
-        return self.lvef_pct is not None and passes_qc(self.qc_flags)
+        """LVEF (FAC for a short axis) was measured and no flag excludes the clip from statistics."""
+        measured = self.lvef_pct is not None or self.quant.summary.get("fac_pct") is not None
+        return measured and passes_qc(self.qc_flags)
 
     def to_dict(self, contours: bool = False) -> dict[str, Any]:
         """JSON-serialisable description: loop, summary, beats, curves, flags."""

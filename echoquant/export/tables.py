@@ -54,18 +54,25 @@ RESULT_COLUMNS = [
     # Added with M-mode (issue 18): "2d" (B-mode loop) or "mmode" (M-mode strip), and the
     # M-mode endpoints (medians over beats; lv_mass_g for humans, lv_mass_mg for rodents).
     *_MMODE,
+    # Added with rodent views (issue 32): short-axis cavity areas and fractional area
+    # change (empty for long-axis views, never computed from the wrong geometry); rodent
+    # volumes in µL (empty for humans); the species and where it came from (header,
+    # table, inferred from the heart or frame rate).
+    "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "edv_ul", "esv_ul", "species", "species_source",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
-                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes", "mode")
+                 "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes", "mode",
+                 "species", "species_source")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
 _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct", "lvef_sd_pct",
                  "gls_sd_pct", "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source",
                  "heart_rate_bpm_measured", *_INTERVALS, "view_source", "view_probability",
-                 "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable")
+                 "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable",
+                 "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "species", "species_source")
 
 
 def _round(v: Any, digits: int = 6) -> Any:
@@ -136,6 +143,8 @@ def result_row(result: EchoResult | MModeEchoResult, *, clip_id: str | None = No
     motion = summary.get("wall_motion") or []
     row["wall_motion_classes"] = ";".join(m["wall_motion"] for m in motion) if motion else None
     row["mode"] = "2d"
+    if summary.get("species") == "rodent" and row.get("edv_ml") is not None:
+        row["edv_ul"], row["esv_ul"] = 1000.0 * row["edv_ml"], None if row.get("esv_ml") is None else 1000.0 * row["esv_ml"]
     row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
                 "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
                 "content_sha256": content_sha256, "elapsed_s": elapsed_s})

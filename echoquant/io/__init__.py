@@ -8,6 +8,7 @@ from echoquant.errors import InputError
 from echoquant.io.cine import CineMeta, EcgTrace, EchoCine, SectorBox
 from echoquant.io.dicom import read_dicom_cine
 from echoquant.io.scan import ScanEntry, ScanResult, scan
+from echoquant.io.tiff import TIFF_SUFFIXES, read_tiff
 from echoquant.io.video import VIDEO_SUFFIXES, read_video
 
 __all__ = [
@@ -19,13 +20,14 @@ __all__ = [
     "ScanResult",
     "read_cine",
     "read_dicom_cine",
+    "read_tiff",
     "read_video",
     "scan",
 ]
 
 
 def read_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine:
-    """Read an echo loop from a DICOM file or a video (AVI/MP4).
+    """Read an echo loop from a DICOM file, a video (AVI/MP4) or a multi-page TIFF.
 
     Args:
         path: the file. DICOM is recognised by content; videos by extension.
@@ -43,4 +45,6 @@ def read_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine:
         raise InputError("no such file; check the path", path=path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return read_video(path, require_loop=require_loop)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return read_tiff(path, require_loop=require_loop)
     return read_dicom_cine(path, require_loop=require_loop)

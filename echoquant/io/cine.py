@@ -66,6 +66,11 @@ class CineMeta:
     photometric: str | None = None
     study_date: str | None = None
     timepoint: str | None = None  # ClinicalTrialTimePointID, for longitudinal studies
+    # Species (mouse, rat, human) and where it and the view came from when not the
+    # header's own tags ("table": an acquisition side table, echoquant.io.acquisition).
+    species: str | None = None
+    species_source: str | None = None
+    view_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,6 +6,8 @@ discovery and reading reject the same files for the same reasons.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pydicom
@@ -71,7 +73,7 @@ _VIEW_WORDS = (
     ("three chamber", "A3C"),
     ("3 chamber", "A3C"),
     ("long axis", "PLAX"),
-    ("short axis", "PSAX"),
+    ("short axis", "SAX"),
     ("subcostal", "SUBCOSTAL"),
 )
 
@@ -272,16 +274,32 @@ def check_pixel_budget(ds: Dataset, path: Path, n_frames: int, rows: int, cols: 
             f"compressed data would be a >{MAX_COMPRESSION_RATIO}x expansion; the header is corrupt", path=path)
 
 
+# Abbreviations scanners and sonographers write into series descriptions (Vevo LAB
+# exports name the acquisition, e.g. "PLAX B-Mode", "SAX mid").
+_VIEW_TOKENS = {"plax": "PLAX", "lax": "PLAX", "psax": "SAX", "sax": "SAX", "a4c": "A4C", "4ch": "A4C",
+                "a2c": "A2C", "2ch": "A2C", "a3c": "A3C", "3ch": "A3C"}
+
+
 def coded_view(ds: Dataset) -> str | None:
-    """The echo view from ViewCodeSequence (e.g. ``"A4C"``), when it is coded."""
+    """The echo view from ViewCodeSequence (e.g. ``"A4C"``), when it is coded, else
+    from a view named in SeriesDescription or ProtocolName (words such as "short
+    axis", or abbreviations such as ``PLAX``, ``SAX``, ``A4C``)."""
     seq = ds.get("ViewCodeSequence", None)
-    if not seq:
-        return None
-    meaning = str(seq[0].get("CodeMeaning", "") or "").lower()
-    for words, view in _VIEW_WORDS:
-        if words in meaning:
-            return view
-    return meaning or None
+    if seq:
+        meaning = str(seq[0].get("CodeMeaning", "") or "").lower()
+        for words, view in _VIEW_WORDS:
+            if words in meaning:
+                return view
+        return meaning or None
+    for keyword in ("SeriesDescription", "ProtocolName"):
+        text = str(ds.get(keyword, "") or "").lower()
+        for words, view in _VIEW_WORDS:
+            if words in text:
+                return view
+        for token in re.split(r"[^a-z0-9]+", text):
+            if token in _VIEW_TOKENS:
+                return _VIEW_TOKENS[token]
+    return None
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
@@ -309,4 +327,12 @@ def header_meta(ds: Dataset, path: Path | None = None) -> CineMeta:
         photometric=_text(ds, "PhotometricInterpretation"),
         study_date=_text(ds, "StudyDate"),
         timepoint=_text(ds, "ClinicalTrialTimePointID"),
+        species=_species(ds),
     )
+
+
+def _species(ds: Dataset) -> str | None:
+    """mouse, rat or human from PatientSpeciesDescription (veterinary tags), else None."""
+    from echoquant.io.acquisition import normalise_species
+
+    return normalise_species(_text(ds, "PatientSpeciesDescription"))

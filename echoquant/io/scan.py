@@ -11,6 +11,7 @@ import pydicom
 
 from echoquant.errors import InputError
 from echoquant.io.header import check_sizes, check_ultrasound_image, header_meta, looks_like_dicom
+from echoquant.io.tiff import TIFF_SUFFIXES
 from echoquant.io.video import VIDEO_SUFFIXES
 
 __all__ = ["ScanEntry", "ScanResult", "scan"]
@@ -122,7 +123,7 @@ def scan(*inputs: str | Path) -> ScanResult:
     """
     result = ScanResult()
     for path in _iter_files(inputs):
-        if path.suffix.lower() in VIDEO_SUFFIXES:
+        if path.suffix.lower() in VIDEO_SUFFIXES | TIFF_SUFFIXES:
             result.entries.append(ScanEntry(str(path), "video", True))
         elif looks_like_dicom(path):
             result.entries.append(_entry_for_dicom(path))

@@ -77,7 +77,7 @@ _VIEW_CODES = {
     "A2C": ("399232001", "Apical two chamber"),
     "A3C": ("399135007", "Apical three chamber"),
     "PLAX": ("399180002", "Parasternal long axis"),
-    "PSAX": ("399162004", "Parasternal short axis"),
+    "SAX": ("399271003", "Parasternal short axis at the Papillary Muscle level"),
 }
 
 

@@ -53,6 +53,9 @@ INTERVAL_MODELS = {
     "gls_pct": IntervalModel(k=1.75, floor=0.25),
     "edv_ml": IntervalModel(k=0.0, floor=0.075, relative=True),
     "esv_ml": IntervalModel(k=1.5, floor=0.045, relative=True),
+    # FAC (short-axis loops, issue 32): LVEF's model, not yet fitted on FAC with known
+    # truth; the generated SAX held-out suite checks its coverage (docs/rodent_eval.md).
+    "fac_pct": IntervalModel(k=5.5, floor=3.0),
 }
 _MID = AREA_LEVELS.index(0.5)
 

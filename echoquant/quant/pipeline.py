@@ -8,13 +8,14 @@ from scipy.signal import savgol_filter
 from echoquant.flags import has_flag, make_flag
 from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, extract_contours
-from echoquant.quant.cycle import Beat, detect_beats, species_bounds
+from echoquant.quant.cycle import Beat, detect_beats, resolve_species
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.masks import clean_masks, imaged_myocardium
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
-from echoquant.quant.view import LVViewCheck, check_lv_view, lv_view_features
+from echoquant.quant.sax import quantify_sax
+from echoquant.quant.view import CavityBorder, LVViewCheck, check_lv_view, lv_view_features, recognise_view
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
 from echoquant.quant.volumes import frame_volumes
@@ -251,14 +252,39 @@ _SUMMARY_VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct",
                    *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")))
 
 
-def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list[LVContour | None],
-          transducer: np.ndarray | None, species: str) -> LVViewCheck:
+def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list, transducer: np.ndarray | None,
+          species: str, view: str | None) -> LVViewCheck:
     """The LV-view gate (:mod:`echoquant.quant.view`) on the largest-cavity frame."""
     t = int(np.argmax(cavity.reshape(len(cavity), -1).sum(axis=1)))
     myocardium = imaged_myocardium(seg.labels[t], cine.fan_mask)
     features = lv_view_features(cavity, myocardium, contours[t], cine.fan_mask, seg.confidence(), transducer,
                                 cine.color_doppler_fraction)
-    return check_lv_view(features, species, cine.meta.view)
+    return check_lv_view(features, species, cine.meta.view, view)
+
+
+def _beam_direction(fan_mask: np.ndarray, cavity: np.ndarray, transducer: np.ndarray | None) -> np.ndarray:
+    """Unit ``(x, y)`` direction of the beam at the LV: straight down in a rectangular
+    (linear-array) image, from the transducer to the cavity in a sector."""
+    rows, cols = np.nonzero(fan_mask)
+    box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) if len(rows) else 0
+    if transducer is None or not box or len(rows) / box > 0.95:
+        return np.array([0.0, 1.0])
+    r, c = np.nonzero(cavity)
+    d = np.array([c.mean(), r.mean()]) - transducer if len(r) else np.array([0.0, 1.0])
+    return d / (np.linalg.norm(d) + 1e-12)
+
+
+def _shape_view(cine: EchoCine, cavity: np.ndarray, la: np.ndarray, transducer: np.ndarray | None,
+                kind: str) -> tuple[str | None, dict]:
+    """A rodent loop's view from the segmentation's shape (:func:`recognise_view`), when
+    the header names none; human views come from the header or the view classifier."""
+    if kind != "rodent" or cine.meta.view:
+        return None, {}
+    areas = cavity.reshape(len(cavity), -1).sum(axis=1)
+    if not areas.any():
+        return None, {}
+    t = int(np.argmax(areas))
+    return recognise_view(cavity[t], la[t], _beam_direction(cine.fan_mask, cavity[t], transducer))
 
 
 def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck) -> QuantResult:
@@ -271,10 +297,13 @@ def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck) -
     return QuantResult(summary, [], {}, {}, flags + [gate.flag()], names, [])
 
 
-def _view_of(cine: EchoCine, found: tuple[str, float] | None) -> tuple[dict, list[str]]:
-    """The view measured: the header's, else the one found in the image."""
+def _view_of(cine: EchoCine, found: tuple[str, float] | None, shape_view: str | None = None) -> tuple[dict, list[str]]:
+    """The view measured: the header's, else the one found in the image (a rodent
+    loop's from its shape, a human loop's from the view classifier)."""
     if cine.meta.view:
-        return {"view": cine.meta.view, "view_source": "header", "view_probability": None}, []
+        return {"view": cine.meta.view, "view_source": cine.meta.view_source or "header", "view_probability": None}, []
+    if shape_view is not None:
+        return {"view": shape_view, "view_source": "image", "view_probability": None}, []
     if found is None:
         return {"view": None, "view_source": None, "view_probability": None}, []
     view, prob = found
@@ -290,7 +319,7 @@ VIEW_MIN_PROBABILITY = 0.75
 
 
 def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats: int | None = None,
-             found_view: tuple[str, float] | None = None) -> QuantResult:
+             found_view: tuple[str, float] | None = None, species: str | None = None) -> QuantResult:
     """Measure volumes, LVEF and strain of one loop.
 
     Nothing is measured when the LV-view gate (:mod:`echoquant.quant.view`) finds no
@@ -304,6 +333,11 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         found_view: ``(view, probability)`` found in the image (e.g. by
             :class:`~echoquant.segment.views.ViewClassifier`), used when the header
             names no view.
+        species: ``"human"`` or ``"rodent"`` when known (header or acquisition
+            table); None infers it from the heart rate, else the frame rate. A rodent
+            loop whose header names no view has it recognised from the segmentation's
+            shape (PLAX, SAX or A4C); a short axis is measured by
+            :func:`~echoquant.quant.sax.quantify_sax` (areas and FAC, no volumes).
 
     Returns:
         A :class:`QuantResult`; values that fail QC are None with a flag saying why.
@@ -311,21 +345,40 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     if seg.labels.shape != cine.frames.shape:
         raise ValueError(f"segmentation {seg.labels.shape} does not match frames {cine.frames.shape}")
     n = cine.n_frames
-    view, view_flags = _view_of(cine, found_view)
-    names = segment_names_for(view["view"])
-    calibrated = cine.spacing_mm is not None and not any(has_flag(cine.flags, c) for c in _CALIBRATION_FLAGS)
-    spacing = cine.spacing_mm if calibrated else None
-    flags = _input_flags(cine, names, calibrated, view["view"]) + view_flags
-    kind, _ = species_bounds(cine.fps, cine.heart_rate_bpm)
-
+    rows = np.flatnonzero(cine.fan_mask.any(axis=1))
+    depth_mm = float((rows[-1] - rows[0] + 1) * cine.spacing_mm[0]) if cine.spacing_mm and len(rows) else None
+    named, source, species_flags = resolve_species(species or cine.meta.species,
+                                                   "given" if species else cine.meta.species_source,
+                                                   cine.fps, cine.heart_rate_bpm, depth_mm)
+    kind = "human" if named == "human" else "rodent"
+    species_info = {"species": named, "species_source": source}
     cavity = clean_masks(seg.labels == LV_CAVITY)
     # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
     # must not pull the LV axis orientation towards itself.
     la = clean_masks(seg.labels == LA, temporal=False)
     transducer = transducer_point(cine)
+    shape_view, shape_features = _shape_view(cine, cavity, la, transducer, kind)
+    view, view_flags = _view_of(cine, found_view, shape_view)
+    names = segment_names_for(view["view"])
+    calibrated = cine.spacing_mm is not None and not any(has_flag(cine.flags, c) for c in _CALIBRATION_FLAGS)
+    spacing = cine.spacing_mm if calibrated else None
+    flags = _input_flags(cine, names, calibrated, view["view"]) + view_flags + species_flags
+
+    if view["view"] == "SAX":
+        largest = int(np.argmax(cavity.reshape(n, -1).sum(axis=1)))
+        borders: list = [None] * n
+        borders[largest] = CavityBorder.of(cavity[largest])
+        gate = _gate(cine, seg, cavity, borders, transducer, kind, "SAX")
+        if not gate.measurable:
+            return _not_measured(flags, names, gate)
+        result = quantify_sax(cine, seg, cavity, spacing=spacing, r_wave_frames=_r_wave_frames(cine), flags=flags,
+                              names=names, view=view, gate_features={**gate.features, **shape_features},
+                              max_beats=max_beats)
+        result.summary.update(species_info)
+        return result
     hint = transducer if (view["view"] or "A4C") in _APICAL else None
     contours = extract_contours(cavity, la, hint)
-    gate = _gate(cine, seg, cavity, contours, transducer, kind)
+    gate = _gate(cine, seg, cavity, contours, transducer, kind, view["view"])
     if not gate.measurable:
         return _not_measured(flags, names, gate)
     missing = sum(c is None for c in contours)
@@ -353,7 +406,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
 
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
-    summary.update({**view, "lv_view": gate.features})
+    summary.update({**view, "lv_view": {**gate.features, **shape_features}, **species_info})
     edge = sector_edge_distance(cine.fan_mask)
     motion = summarise_wall_motion([
         _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, cine.fan_mask, edge, spacing, names)

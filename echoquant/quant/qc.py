@@ -14,6 +14,7 @@ PLAUSIBLE = {
     "gls_pct": (-35.0, 5.0),
     "edv_ml_human": (15.0, 600.0),
     "edv_ml_rodent": (0.005, 3.0),
+    "fac_pct": (3.0, 90.0),
 }
 
 

@@ -58,6 +58,12 @@ class BeatResult:
     edv_seg_spread_frac: float | None = None
     esv_seg_spread_frac: float | None = None
     gls_method_spread_pct: float | None = None
+    # Short-axis loops (echoquant.quant.sax): cavity areas (mm², None without calibration),
+    # fractional area change and how much it moves with the border's probability level.
+    eda_mm2: float | None = None
+    esa_mm2: float | None = None
+    fac_pct: float | None = None
+    fac_seg_spread_pct: float | None = None
 
 
 @dataclass

@@ -29,7 +29,8 @@ from scipy.ndimage import binary_dilation, binary_erosion
 from echoquant.flags import make_flag
 from echoquant.quant.contour import LVContour
 
-__all__ = ["GATE", "LVViewCheck", "MEASURED_VIEWS", "lv_view_features", "check_lv_view"]
+__all__ = ["GATE", "CavityBorder", "LVViewCheck", "MEASURED_VIEWS", "PARASTERNAL", "cavity_axes", "lv_view_features", "check_lv_view",
+           "recognise_view"]
 
 GATE = {
     "min_confidence": 0.92,
@@ -42,7 +43,56 @@ GATE = {
     "min_frames_with_lv": 0.8,
 }
 # Views measured per species; a header naming another view stops the loop.
-MEASURED_VIEWS = {"human": ("A4C", "A2C", "A3C"), "rodent": ("PLAX", "LAX", "A4C", "A2C", "A3C")}
+MEASURED_VIEWS = {"human": ("A4C", "A2C", "A3C"), "rodent": ("PLAX", "LAX", "SAX", "A4C", "A2C", "A3C")}
+# Views whose LV is not a long-axis section pointing at the transducer.
+PARASTERNAL = ("PLAX", "LAX", "SAX")
+
+# Shape rules of :func:`recognise_view` (rodent loops from linear arrays): a cavity whose
+# second-moment axes differ by less than this ratio is a short-axis section; a long
+# axis further than this from the beam direction lies across the image (PLAX). Set on
+# generated rodent views and checked on the real Vevo PLAX stills (docs/qc.md).
+SAX_MAX_AXIS_RATIO = 1.4
+PLAX_MIN_AXIS_DEG = 50.0
+
+
+def cavity_axes(cavity: np.ndarray) -> tuple[float, float, np.ndarray] | None:
+    """``(major, minor, direction)`` of a 2-D cavity mask from its second moments: the
+    standard deviations (px) along its principal axes and the unit ``(x, y)`` of the
+    major one; None for an empty mask."""
+    rows, cols = np.nonzero(cavity)
+    if len(rows) < 5:
+        return None
+    cov = np.cov(np.stack([cols, rows]).astype(np.float64))
+    w, v = np.linalg.eigh(cov)
+    return float(np.sqrt(max(w[1], 0.0))), float(np.sqrt(max(w[0], 1e-12))), v[:, 1]
+
+
+def recognise_view(cavity: np.ndarray, la: np.ndarray | None, beam: np.ndarray) -> tuple[str | None, dict[str, float]]:
+    """The view of a rodent loop from its segmentation's shape at one frame.
+
+    Args:
+        cavity: ``(H, W)`` LV cavity mask (the largest-cavity frame).
+        la: LA mask of the same frame, or None.
+        beam: unit ``(x, y)`` direction of the beam at the LV (down the image for a
+            linear array).
+
+    Returns:
+        ``("SAX" | "PLAX" | "A4C" | None, features)``: a round cavity is a short axis;
+        an elongated one lying across the beam a parasternal long axis; one along the
+        beam an apical view (rodent apical loops are 4-chamber); None without a cavity.
+    """
+    axes = cavity_axes(cavity)
+    if axes is None:
+        return None, {}
+    major, minor, direction = axes
+    ratio = major / minor
+    cos = abs(float(np.dot(direction, beam)) / (np.linalg.norm(beam) + 1e-12))
+    angle = float(np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))))
+    feats = {"axis_ratio": ratio, "axis_from_beam_deg": angle,
+             "la_fraction": float(la.sum() / max(cavity.sum(), 1)) if la is not None else 0.0}
+    if ratio < SAX_MAX_AXIS_RATIO:
+        return "SAX", feats
+    return ("PLAX" if angle > PLAX_MIN_AXIS_DEG else "A4C"), feats
 
 
 @dataclass(frozen=True)
@@ -56,6 +106,27 @@ class LVViewCheck:
     def flag(self) -> str | None:
         """The ``no_lv_view`` flag when the loop was stopped."""
         return None if self.measurable else make_flag("no_lv_view", self.reason or "no measurable LV")
+
+
+@dataclass(frozen=True)
+class CavityBorder:
+    """The border of a cavity without long-axis landmarks (a short-axis section):
+    ``points`` ``(N, 2)`` as ``(x, y)`` pixels."""
+
+    points: np.ndarray
+    apex: None = None
+    hinges: None = None
+
+    @classmethod
+    def of(cls, cavity: np.ndarray) -> "CavityBorder | None":
+        """The outer border of the largest region of a 2-D mask; None when empty."""
+        import cv2
+
+        found, _ = cv2.findContours(cavity.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        if not found:
+            return None
+        pts = max(found, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+        return cls(pts) if len(pts) >= 8 else None
 
 
 def _border_share(points: np.ndarray, mask: np.ndarray) -> float:
@@ -91,6 +162,9 @@ def lv_view_features(cavity: np.ndarray, myocardium: np.ndarray, contour: LVCont
     feats["myocardium_cover"] = _border_share(contour.points, binary_dilation(myocardium, iterations=reach))
     edge = fan_mask & ~binary_erosion(fan_mask, iterations=reach)
     feats["sector_edge"] = _border_share(contour.points, binary_dilation(edge, iterations=reach))
+    if getattr(contour, "hinges", None) is None:
+        # A short-axis border has no apex or hinges: no long axis to check.
+        return feats
     base = contour.hinges.mean(axis=0)
     axis = contour.apex - base
     length = float(np.linalg.norm(axis))
@@ -103,7 +177,7 @@ def lv_view_features(cavity: np.ndarray, myocardium: np.ndarray, contour: LVCont
     return feats
 
 
-def _fails(features: dict[str, float], apical: bool) -> str | None:
+def _fails(features: dict[str, float], apical: bool, view: str | None = None) -> str | None:
     g = GATE
     f = features
     if f["frames_with_lv"] < g["min_frames_with_lv"]:
@@ -121,7 +195,7 @@ def _fails(features: dict[str, float], apical: bool) -> str | None:
     lo, hi = g["area_fraction"]
     if not lo <= f["area_fraction"] <= hi:
         return f"the cavity fills {100 * f['area_fraction']:.1f}% of the sector (plausible {100 * lo:g}-{100 * hi:g}%)"
-    if f["elongation"] < g["min_elongation"]:
+    if view != "SAX" and f["elongation"] < g["min_elongation"]:
         return f"the cavity is round (length^2/area {f['elongation']:.2f}): not a long-axis view"
     if f["sector_edge"] > g["max_sector_edge"]:
         return f"{100 * f['sector_edge']:.0f}% of the cavity border lies on the sector edge: the LV is cut off"
@@ -131,16 +205,21 @@ def _fails(features: dict[str, float], apical: bool) -> str | None:
     return None
 
 
-def check_lv_view(features: dict[str, float], species: str, header_view: str | None) -> LVViewCheck:
+def check_lv_view(features: dict[str, float], species: str, header_view: str | None,
+                  view: str | None = None) -> LVViewCheck:
     """Decide whether the loop is measured.
 
     Args:
         features: from :func:`lv_view_features`.
         species: ``"human"`` or ``"rodent"`` (human loops must be apical).
         header_view: the view the header names, if any.
+        view: the view measured (the header's, else the one recognised in the image):
+            a short axis is round by nature and a parasternal long axis lies across the
+            beam, so those two checks are not applied to them.
     """
     if header_view and header_view not in MEASURED_VIEWS[species]:
         return LVViewCheck(False, f"the header names view {header_view}, which is not measured in {species} loops "
                                   f"(measured: {', '.join(MEASURED_VIEWS[species])})", features)
-    reason = _fails(features, apical=species == "human")
+    view = view or header_view
+    reason = _fails(features, apical=species == "human" and view not in PARASTERNAL, view=view)
     return LVViewCheck(reason is None, reason, features)

@@ -84,14 +84,20 @@ def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, in
 
 def _one_synth_case(args: tuple[str, int, int, int, dict]) -> FrameArrays:
     from echoquant.synth import generate_case, sample_params
+    from echoquant.synth.generate import frame_schedule
 
     preset, seed, size, per_case, overrides = args
-    case = generate_case(sample_params(preset, seed, **overrides))
+    params = sample_params(preset, seed, **overrides)
+    # Only the frames taken are rendered (a 400 frames/s rodent loop has hundreds).
+    times, ed, es = frame_schedule(params)
     rng = np.random.default_rng(seed)
-    n = case.frames.shape[0]
-    picks = {case.truth["ed_frame"], case.truth["es_frame"]}
+    n = len(times)
+    pairs = [(int(a), int(b)) for a, b in zip(ed, es) if a < b] or [(int(ed[0]), int(es[-1]))]
+    picks = set(pairs[0])
     picks |= set(int(i) for i in rng.choice(n, size=min(n, max(0, per_case - 2)), replace=False))
-    return case_frames(case.grey, case.labels, case.sector, sorted(picks)[:per_case], size)
+    picks = sorted(picks)[:per_case]
+    case = generate_case(params, only_frames=picks)
+    return case_frames(case.grey, case.labels, case.sector, picks, size)
 
 
 def synth_frames(presets: dict[str, float], n_cases: int, seed: int, size: int, per_case: int,

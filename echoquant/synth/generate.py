@@ -18,6 +18,8 @@ from echoquant.synth.wallmotion import loop_wall_motion_truth
 from echoquant.synth.heart import SEGMENT_NAMES, HeartMotion, Kinesis, LVShape, solve_motion
 from echoquant.synth.imaging import Imager, ImagingParams, Probe
 from echoquant.synth.overlays import draw_overlays
+from echoquant.synth.rodent import STATIC_TISSUE, plax_tissue, rodent_amplitude, sample_look
+from echoquant.synth.sax import SaxMotion, sax_specular, sax_tissue, sax_truth
 from echoquant.synth.scene import Placement, Tissue, chambers_for, classify, echogenicity
 from echoquant.synth.timing import beat_starts, systolic_fraction
 
@@ -29,8 +31,9 @@ LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
 # Bumped whenever the same seed renders a different picture, so that caches of
 # generated training frames are not reused across generator changes.
 # 2: rodent radial decay length scales with heart size (thicker-walled, realistic
-# rodent thickening).
-GENERATOR_VERSION = 2
+# rodent thickening). 3: rodent parasternal views (PLAX, SAX) as Vevo-class linear
+# arrays image them (echoquant.synth.rodent, echoquant.synth.sax).
+GENERATOR_VERSION = 3
 
 
 @dataclass
@@ -129,6 +132,9 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 PRESETS = ("human", "human_a4c", "human_a2c", "rodent", "mouse", "rat")
 
+# Rodent views imaged from the parasternal window (rectangular linear-array images).
+PARASTERNAL_VIEWS = ("PLAX", "SAX")
+
 _PATHOLOGIES = ("normal", "dcm", "infarct", "aneurysm", "hypokinetic")
 
 
@@ -176,7 +182,7 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     rodent = preset in ("rodent", "mouse", "rat")
     if rodent:
         species = preset if preset != "rodent" else str(rng.choice(["mouse", "rat"]))
-        view = str(overrides.get("view") or rng.choice(["PLAX", "A4C"], p=[0.6, 0.4]))
+        view = str(overrides.get("view") or rng.choice(["PLAX", "SAX", "A4C"], p=[0.45, 0.35, 0.2]))
     else:
         species = "human"
         view = {"human_a4c": "A4C", "human_a2c": "A2C"}.get(preset) or str(overrides.get("view") or rng.choice(["A4C", "A2C"]))
@@ -186,6 +192,13 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     lvef_pct = float(overrides.pop("lvef_pct", _u(rng, *lvef)))
     gls_pct = float(overrides.pop("gls_pct", _gls_for(lvef_pct, rng)))
     kinesis, thin, bulge = _kinesis_for(pathology, rng)
+    if view == "SAX" and pathology in ("infarct", "aneurysm"):
+        # Coronary ligation (LAD): the anterior and anterolateral wall, sometimes the
+        # anteroseptal too, thin and akinetic or dyskinetic (SAX segment order).
+        segs = (0, 1) if rng.uniform() < 0.6 else (5, 0, 1)
+        k = np.ones(6)
+        k[list(segs)] = rng.uniform(-0.3 if pathology == "aneurysm" else -0.1, 0.2, size=len(segs))
+        kinesis, thin, bulge = tuple(float(x) for x in k), tuple(int(x) for x in segs), 0.0
 
     if species == "human":
         length = _u(rng, 70, 92) * (1.15 if pathology == "dcm" else 1.0)
@@ -212,25 +225,45 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         hr = _u(rng, 380, 650) if mouse else _u(rng, 280, 450)
         fps = _u(rng, 150, 400)
         depth = length * _u(rng, 1.7, 2.1)
-        probe = dict(kind="linear", depth_mm=depth, width_mm=depth * (_u(rng, 1.25, 1.5) if view == "PLAX" else _u(rng, 1.0, 1.3)),
+        probe = dict(kind="linear", depth_mm=depth, width_mm=depth * _u(rng, 1.0, 1.3),
                      frequency_mhz=_u(rng, 30, 40) if mouse else _u(rng, 15, 21),
                      axial_res_mm=length * _u(rng, 0.006, 0.011), lateral_res=length * _u(rng, 0.013, 0.022))
+        if view in PARASTERNAL_VIEWS:
+            # Vevo-class parasternal window: 1-2 mm down to 10-15 mm (mouse) or
+            # 15-25 mm (rat), 9-14 mm (mouse) wide; the LV lies across the image.
+            top = _u(rng, 1.0, 2.0) * (1.0 if mouse else 1.6)
+            depth = length * _u(rng, 1.3, 1.65) + top
+            width = (depth - top) * _u(rng, 0.9, 1.2)
+            probe = dict(kind="linear", depth_mm=depth, width_mm=width, window_top_mm=top,
+                         frequency_mhz=_u(rng, 30, 50) if mouse else _u(rng, 15, 24),
+                         axial_res_mm=_u(rng, 0.025, 0.04) * (1.0 if mouse else 1.8),
+                         lateral_res=_u(rng, 0.06, 0.1) * (1.0 if mouse else 1.8))
         if view == "PLAX":
-            placement = dict(apex_x_mm=-length * _u(rng, 0.45, 0.6), apex_z_mm=depth * _u(rng, 0.42, 0.55),
-                             tilt_deg=-_u(rng, 78, 98), mirror=True)
+            # Apex left (and a little deeper), base and aortic root up to the right.
+            elevation = _u(rng, -5.0, 28.0)
+            placement = dict(apex_x_mm=-length * _u(rng, 0.4, 0.55),
+                             apex_z_mm=top + (depth - top) * _u(rng, 0.5, 0.62) + 0.45 * length * np.sin(np.radians(elevation)),
+                             tilt_deg=-(90.0 + elevation), mirror=True)
+        elif view == "SAX":
+            placement = dict(apex_x_mm=_u(rng, -0.1, 0.1) * width, apex_z_mm=top + (depth - top) * _u(rng, 0.45, 0.58),
+                             tilt_deg=_u(rng, -25.0, 25.0), mirror=False)
         else:
             placement = dict(apex_x_mm=length * _u(rng, -0.1, 0.1), apex_z_mm=depth * _u(rng, 0.08, 0.16),
                              tilt_deg=_u(rng, -12, 12), mirror=bool(rng.uniform() < 0.2))
         canvas = [(256, 320), (300, 400), (400, 512)][int(rng.integers(0, 3))]
+        if view in PARASTERNAL_VIEWS:
+            # Exports cropped to the scan area (or nearly): the canvas has the window's shape.
+            canvas = (canvas[0], int(canvas[0] * probe["width_mm"] / (depth - top) * _u(rng, 1.0, 1.15)))
         es_phase = _u(rng, 0.38, 0.48)
         n_beats = _u(rng, 2.2, 3.5)
     truncation = _u(rng, 0.35, 0.55)
     shape = dict(a_mm=length / (1 + truncation), b_mm=b, truncation=truncation, wall_septal_mm=walls[0],
                  wall_lateral_mm=walls[1], wall_apex_mm=walls[2], asymmetry=_u(rng, -0.06, 0.08), bulge=bulge,
                  thin_segments=thin)
-    imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, 40, 60), attenuation_db_per_mm=(
+    dr_range, gamma_range = ((48, 62), (1.0, 1.5)) if view in PARASTERNAL_VIEWS and rodent else ((40, 60), (1.0, 1.8))
+    imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, *dr_range), attenuation_db_per_mm=(
         _u(rng, 0.03, 0.08) if species == "human" else _u(rng, 0.15, 0.6) * 10 / depth),
-        tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, 1.0, 1.8),
+        tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, *gamma_range),
         clutter=_u(rng, 0.0, 0.6) if species == "human" else _u(rng, 0.0, 0.2),
         clutter_depth_mm=depth * _u(rng, 0.08, 0.2), reverberation=_u(rng, 0.0, 0.25) if rng.uniform() < 0.4 else 0.0,
         shadow_beam=None, shadow_width=0.0, shadow_depth_mm=0.0, lateral_dropout=_u(rng, 0.2, 0.9),
@@ -241,6 +274,8 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
                        shadow_width=float(b0 * _u(rng, 0.04, 0.12)), shadow_depth_mm=depth * _u(rng, 0.05, 0.2))
     canvas = tuple(overrides.pop("canvas", canvas))
     spacing = depth / (canvas[0] * _u(rng, 0.78, 0.9))
+    if probe.get("window_top_mm"):
+        spacing = (depth - probe["window_top_mm"]) / (canvas[0] * _u(rng, 0.88, 1.0))
     params = CaseParams(
         seed=seed, species=species, view=view, lvef_pct=lvef_pct, gls_pct=gls_pct, heart_rate_bpm=hr,
         fps=fps, n_beats=n_beats, start_phase=_u(rng, 0.0, 0.95), es_phase=float(np.clip(es_phase, 0.3, 0.5)),
@@ -271,7 +306,8 @@ def _fits(probe: Probe, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     r, b = probe.to_beam(x, z)
     b0, b1 = probe.beam_extent
     margin = 0.06 * (b1 - b0)
-    ok = (b > b0 + margin) & (b < b1 - margin) & (r < 0.97 * probe.depth_mm) & (z > 0.03 * probe.depth_mm)
+    top = probe.window_top_mm + 0.03 * (probe.depth_mm - probe.window_top_mm)
+    ok = (b > b0 + margin) & (b < b1 - margin) & (r < 0.97 * probe.depth_mm) & (z > top)
     return ok.all(axis=1)
 
 
@@ -480,6 +516,8 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     if not in_loop.any():
         raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats (>= 1.6)")
     f_es = float(np.mean(f_t[es_all[in_loop]])) if in_loop.any() else 1.0
+    if params.view == "SAX":
+        return _generate_sax(params, only_frames, f_t, phase, times, ed_all, es_all, f_es)
     motion, kinesis_factor = _solve_softening(shape, kinesis, params, f_es)
 
     h, w = params.canvas
@@ -489,16 +527,27 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
         # The fit deepened the image: record what was really rendered.
         params = replace(params, probe=asdict(probe), spacing_mm=spacing)
     origin = (h * 0.04 if probe.kind == "phased" else h * 0.06, w / 2.0)
+    if probe.window_top_mm > 0:
+        origin = (h * 0.03 - probe.window_top_mm / params.spacing_mm, w / 2.0)
     imager = Imager(probe, ImagingParams(**params.imaging), (h, w), params.spacing_mm, origin, rng_noise)
 
     # Tissue scatterers, classified and weighted once at ED.
     x0, z0, weight = _sample_scatterers(imager, params.scatterers_per_cell, rng_scene)
     u0, v0 = placement.to_local(x0, z0)
     chambers = chambers_for(motion, params.view, rng_scene)
-    labels0 = classify(u0, v0, motion, chambers)
-    near = z0 < imager.settings.clutter_depth_mm * 0.6
-    labels0[near & (labels0 == Tissue.BACKGROUND)] = Tissue.CHEST_WALL
-    amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25)
+    follows = np.ones(len(x0))
+    if params.species != "human" and params.view == "PLAX":
+        look = sample_look(rng_scene, motion.shape.length_mm)
+        labels0, gain, la = plax_tissue(u0, v0, x0, z0, motion, placement, look, rng_scene)
+        chambers = replace(chambers, la=tuple(float(a) for a in la["la"]))
+        amp = rodent_amplitude(labels0, x0, z0, look, rng_scene, scale_mm=motion.shape.length_mm * 0.2) * gain
+        # The chest wall stays put while the heart beats under it.
+        follows[np.isin(labels0, STATIC_TISSUE)] = 0.0
+    else:
+        labels0 = classify(u0, v0, motion, chambers)
+        near = z0 < imager.settings.clutter_depth_mm * 0.6
+        labels0[near & (labels0 == Tissue.BACKGROUND)] = Tissue.CHEST_WALL
+        amp = echogenicity(labels0, x0, z0, rng_scene, scale_mm=motion.shape.length_mm * 0.25)
     amp *= weight * rng_scene.normal(size=len(x0)) * _dropout(labels0, x0, z0, placement, imager.settings.lateral_dropout)
     # Static near-field clutter (haze over the apex) that does not move with the heart.
     n_clutter = int(0.15 * len(x0))
@@ -544,7 +593,7 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
         return np.stack([c, r], axis=1)
 
     # The map is linear in f: each point set's displacement is computed once.
-    d_tissue = motion.unit_displacement(u0, v0)
+    d_tissue = tuple(d * follows for d in motion.unit_displacement(u0, v0))
     d_endo, d_epi = motion.unit_displacement(u_endo, v_endo), motion.unit_displacement(u_epi, v_epi)
     d_mid, d_la = motion.unit_displacement(u_mid, v_mid), motion.unit_displacement(u_la, v_la)
     for i in range(n):
@@ -644,3 +693,95 @@ def _truth(params: CaseParams, volumes: np.ndarray, endo_len: np.ndarray, mid_le
         "regional_curves_pct": 100.0 * (seg_len - seg_len[ed[0]]) / seg_len[ed[0]],
     }
     return truth, curves
+
+
+def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np.ndarray, phase: np.ndarray,
+                  times: np.ndarray, ed_all: np.ndarray, es_all: np.ndarray, f_es: float) -> SynthCase:
+    """Render a rodent mid-papillary short-axis loop (see :mod:`echoquant.synth.sax`).
+
+    The long-axis heart is solved for the requested LVEF and GLS with normal kinesis;
+    its radial contraction drives the section, whose own kinesis is the case's
+    (SAX segment order)."""
+    ss = np.random.SeedSequence(params.seed)
+    rng_scene, rng_noise, rng_misc = (np.random.default_rng(s) for s in ss.spawn(3))
+    shape = LVShape(**{**params.shape, "thin_segments": ()})
+    motion, _ = _solve_softening(shape, Kinesis(), params, f_es)
+    sax = SaxMotion.from_heart(motion, tuple(params.kinesis), tuple(params.shape.get("thin_segments", ())), rng_scene)
+    n = len(times)
+    h, w = params.canvas
+    probe = Probe(**params.probe)
+    origin = (h * 0.03 - probe.window_top_mm / params.spacing_mm, w / 2.0)
+    imager = Imager(probe, ImagingParams(**params.imaging), (h, w), params.spacing_mm, origin, rng_noise)
+    placement = _fit_sax(params, sax, probe)
+    x0, z0, weight = _sample_scatterers(imager, params.scatterers_per_cell, rng_scene)
+    q0, p0 = placement.to_local(x0, z0)
+    look = sample_look(rng_scene, shape.length_mm)
+    labels0 = sax_tissue(p0, q0, x0, z0, sax, look, rng_scene)
+    amp = rodent_amplitude(labels0, x0, z0, look, rng_scene, scale_mm=sax.radius_mm * 0.6)
+    amp *= sax_specular(p0, q0, labels0, sax, look, placement) * weight * rng_scene.normal(size=len(x0))
+    static = np.isin(labels0, STATIC_TISSUE)
+    pm = params.probe_motion_mm
+    probe_track = np.stack([
+        pm * np.sin(2 * np.pi * times / (0.9 * n / params.fps + 1e-9) + rng_misc.uniform(0, 6)),
+        0.5 * pm * np.sin(2 * np.pi * times / (1.3 * n / params.fps + 1e-9) + rng_misc.uniform(0, 6)),
+        np.zeros(n)], axis=1)
+    render = set(range(n)) if only_frames is None else {int(i) for i in only_frames}
+    if not render <= set(range(n)):
+        raise ValueError(f"only_frames must be frame indices in 0..{n - 1}, got {sorted(render - set(range(n)))}")
+    frames = np.zeros((n, h, w), dtype=np.uint8)
+    label_maps = np.zeros((n, h, w), dtype=np.uint8)
+    endo_px = np.zeros((n, 180, 2))
+    epi_px = np.zeros((n, 180, 2))
+
+    def to_px(p: np.ndarray, q: np.ndarray, i: int) -> np.ndarray:
+        x, z = _probe_motion(*placement.to_world(q, p), probe_track[i])
+        c, r = imager.world_to_px(x, z)
+        return np.stack([c, r], axis=1)
+
+    for i in range(n):
+        f = float(f_t[i])
+        endo, epi = sax.contours(f, 180)
+        endo_px[i], epi_px[i] = to_px(endo[:, 0], endo[:, 1], i), to_px(epi[:, 0], epi[:, 1], i)
+        if i not in render:
+            continue
+        p1, q1 = sax.displace(p0, q0, f)
+        p1, q1 = np.where(static, p0, p1), np.where(static, q0, q1)
+        x1, z1 = _probe_motion(*placement.to_world(q1, p1), probe_track[i])
+        frames[i] = imager.to_screen(imager.beam_data(x1, z1, amp))
+        ring = np.concatenate([epi_px[i], epi_px[i][:1], endo_px[i][:1], endo_px[i][::-1]])
+        label_maps[i] = _rasterise([(ring, LABELS["lv_myocardium"]), (endo_px[i], LABELS["lv_cavity"])], (h, w))
+    sector = imager.sector
+    label_maps[:, ~sector] = 0
+    if params.overlays:
+        rgb = draw_overlays(frames, sector, rng_misc, phase, params.spacing_mm, origin, params.color_overlays)
+    else:
+        rgb = np.repeat(frames[..., None], 3, axis=-1)
+    ok = (ed_all >= 0) & (es_all < n) & (ed_all < es_all)
+    if not ok.any():
+        raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats")
+    truth, sax_curves = sax_truth(sax, f_t, ed_all[ok], es_all[ok])
+    nan = float("nan")
+    truth.update({
+        "lvef_pct": nan, "gls_pct": nan, "gls_midwall_pct": nan, "edv_ml": nan, "esv_ml": nan,
+        "ed_frames": [int(i) for i in ed_all if 0 <= i < n], "es_frames": [int(i) for i in es_all if 0 <= i < n],
+        "ed_frame": int(ed_all[ok][0]), "es_frame": int(es_all[ok][0]), "wall_motion": None,
+        "requested_lvef_pct": params.lvef_pct, "requested_gls_pct": params.gls_pct,
+        "kinesis_applied": list(sax.kinesis), "kinesis_softening": 1.0, "view": "SAX",
+        "long_axis_lvef_pct": motion.ef_gls(f_es)[0],
+    })
+    curves = {"volume_ml": np.full(n, nan), "gls_curve_pct": sax_curves["gcs_curve_pct"],
+              "regional_curves_pct": np.full((n, 6), nan), "systolic_fraction": f_t, "probe_motion": probe_track,
+              "endo_contour_px": endo_px, "epi_contour_px": epi_px, "times_ms": times * 1000.0, **sax_curves}
+    return SynthCase(rgb, label_maps, sector, truth, curves, params, sax, placement, imager)
+
+
+def _fit_sax(params: CaseParams, sax: SaxMotion, probe: Probe) -> Placement:
+    """Place the section centre where the sampled placement asks, moved inward just
+    enough that the epicardium stays inside the image (with a margin)."""
+    want = Placement(**params.placement)
+    r = sax.radius_mm + max(sax.wall_mm) + 0.3
+    half = probe.width_mm / 2
+    x = float(np.clip(want.apex_x_mm, -half + 1.15 * r, half - 1.15 * r)) if half > 1.15 * r else 0.0
+    top = probe.window_top_mm + 1.1 * r + 0.5
+    z = float(np.clip(want.apex_z_mm, top, max(top, 0.97 * probe.depth_mm - 1.1 * r)))
+    return Placement(x, z, want.tilt_deg, False)

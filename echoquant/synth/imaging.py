@@ -31,6 +31,8 @@ class Probe:
         frequency_mhz: centre frequency (sets the speckle phase).
         axial_res_mm: axial PSF sigma.
         lateral_res: lateral PSF sigma (radians for phased, mm for linear).
+        window_top_mm: depth of the first image row (high-frequency linear arrays show
+            a window from 1-2 mm down, not from the probe face).
     """
 
     kind: str
@@ -40,6 +42,7 @@ class Probe:
     frequency_mhz: float = 2.5
     axial_res_mm: float = 0.35
     lateral_res: float = 0.012
+    window_top_mm: float = 0.0
 
     def to_beam(self, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World (x, z) mm to (range mm, beam coordinate)."""
@@ -138,7 +141,7 @@ class Imager:
         z = (rows - self.origin_px[0]) * self.spacing_mm
         r, b = self.probe.to_beam(x, z)
         b0, b1 = self.probe.beam_extent
-        sector = (r <= self.probe.depth_mm) & (b >= b0) & (b <= b1) & (z >= 0)
+        sector = (r <= self.probe.depth_mm) & (b >= b0) & (b <= b1) & (z >= self.probe.window_top_mm)
         map_r = (r / self.grid.range_step_mm).astype(np.float32)
         map_b = ((b - self.grid.beam_start) / self.grid.beam_step).astype(np.float32)
         return map_r, map_b, sector

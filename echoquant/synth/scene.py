@@ -34,6 +34,10 @@ class Tissue:
     CHEST_WALL = 10
     PAPILLARY = 11
     TRABECULAE = 12
+    AORTA_WALL = 13
+    AORTA_BLOOD = 14
+    LUNG = 15
+    FASCIA = 16
 
 
 @dataclass(frozen=True)
@@ -193,16 +197,24 @@ _BASE_ECHO = {
     Tissue.CHEST_WALL: 0.8,
     Tissue.PAPILLARY: 0.8,
     Tissue.TRABECULAE: 0.22,
+    Tissue.AORTA_WALL: 1.5,
+    Tissue.AORTA_BLOOD: 0.02,
+    Tissue.LUNG: 1.2,
+    Tissue.FASCIA: 2.0,
 }
 
 
 def echogenicity(labels: np.ndarray, x: np.ndarray, z: np.ndarray, rng: np.random.Generator, scale_mm: float) -> np.ndarray:
     """Mean echo amplitude of each scatterer: class brightness with case-level
     random spread and smooth spatial heterogeneity."""
+    # The spread is drawn for the 13 classes of the apical scenes only, so that the
+    # classes added for rodent parasternal scenes leave apical renders unchanged.
+    n_apical = Tissue.TRABECULAE + 1
     table = np.array([_BASE_ECHO[k] for k in range(len(_BASE_ECHO))])
-    table = table * np.exp(rng.normal(0.0, 0.18, size=table.shape))
+    table[:n_apical] *= np.exp(rng.normal(0.0, 0.18, size=n_apical))
     blood = [Tissue.LV_BLOOD, Tissue.LA_BLOOD, Tissue.RV_BLOOD, Tissue.RA_BLOOD]
     table[blood] = table[Tissue.LV_BLOOD] * rng.uniform(0.3, 3.0)
+    table[Tissue.AORTA_BLOOD] = table[Tissue.LV_BLOOD]
     amp = table[labels]
     hetero = smooth_field(x, z, rng, scale_mm)
     return amp * np.exp(0.5 * hetero)

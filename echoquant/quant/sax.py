@@ -1,0 +1,108 @@
+"""Short-axis (SAX) loops: LV cavity area per frame, and by beat the end-diastolic and
+end-systolic areas and the fractional area change.
+
+A short-axis section has no apex and no mitral hinges: LVEF, volumes by disks and
+longitudinal strain do not apply to it and stay empty (never computed from the wrong
+geometry). The cavity area is the segmented LV cavity's pixel count times the pixel
+area; papillary muscles inside the border belong to the cavity, as the ASE traces it
+(and as the generator's truth is drawn). ED is the largest area of each beat (or the
+R wave of an aligned ECG), ES the smallest before the next ED, exactly as for volumes
+(:func:`~echoquant.quant.cycle.detect_beats`).
+
+``FAC = 100 (EDA - ESA) / EDA`` per beat; the summary is the median over beats with a
+95 % interval made like LVEF's (:mod:`echoquant.quant.intervals`): beat-to-beat spread,
+how much FAC moves with the border drawn at probability 0.25/0.75, and a floor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from echoquant.flags import make_flag
+from echoquant.quant.cycle import Beat, detect_beats
+from echoquant.quant.intervals import INTERVAL_MODELS, interval
+from echoquant.quant.qc import check_confidence, plausible
+from echoquant.quant.result import BeatResult, QuantResult
+from echoquant.quant.view import CavityBorder
+from echoquant.segment.result import AREA_LEVELS, Segmentation
+
+__all__ = ["SAX_SUMMARY_KEYS", "cavity_areas", "fac_spread", "quantify_sax"]
+
+SAX_SUMMARY_KEYS = ("eda_mm2", "esa_mm2", "fac_pct", "fac_sd_pct", "fac_ci_low", "fac_ci_high")
+_MID = AREA_LEVELS.index(0.5)
+
+
+def cavity_areas(cavity: np.ndarray, spacing_mm: tuple[float, float] | None) -> np.ndarray:
+    """``(T,)`` cavity area per frame: mm² with a calibration, else pixels (NaN where empty)."""
+    px = cavity.reshape(len(cavity), -1).sum(axis=1).astype(np.float64)
+    area = px * (spacing_mm[0] * spacing_mm[1] if spacing_mm is not None else 1.0)
+    area[px == 0] = np.nan
+    return area
+
+
+def fac_spread(ed_levels: np.ndarray | None, es_levels: np.ndarray | None) -> float | None:
+    """FAC points by which the value moves when both borders are drawn at another
+    probability level (network-grid pixel counts at :data:`AREA_LEVELS`)."""
+    if ed_levels is None or es_levels is None or np.any(np.asarray(ed_levels) <= 0):
+        return None
+    fac = 100.0 * (1.0 - np.asarray(es_levels, dtype=np.float64) / np.asarray(ed_levels, dtype=np.float64))
+    return float(np.max(np.abs(fac - fac[_MID])))
+
+
+def _beat(b: Beat, area: np.ndarray, levels: np.ndarray | None, calibrated: bool) -> BeatResult:
+    ed, es = float(area[b.ed]), float(area[b.es])
+    return BeatResult(ed_frame=b.ed, es_frame=b.es, next_ed_frame=b.next_ed, lvef_pct=None, edv_ml=None, esv_ml=None,
+                      gls_pct=None, gls_contour_pct=None, gls_midwall_pct=None, time_to_peak_ms=None,
+                      eda_mm2=ed if calibrated else None, esa_mm2=es if calibrated else None,
+                      fac_pct=100.0 * (ed - es) / ed,
+                      fac_seg_spread_pct=None if levels is None else fac_spread(levels[b.ed], levels[b.es]))
+
+
+def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[float, float] | None,
+                 r_wave_frames: np.ndarray | None, flags: list[str], names: tuple[str, ...], view: dict,
+                 gate_features: dict, max_beats: int | None = None) -> QuantResult:
+    """Measure a short-axis loop (see the module docstring).
+
+    Args:
+        cine: the loop.
+        seg: its segmentation.
+        cavity: ``(T, H, W)`` cleaned LV cavity masks.
+        spacing: trusted ``(row, col)`` mm per pixel, or None (areas then in pixels,
+            not reported; FAC is a ratio and is).
+        r_wave_frames: frames of aligned ECG R waves, if any.
+        flags: flags so far (input, view).
+        names: segment names (for the result's record).
+        view: ``view``, ``view_source``, ``view_probability``.
+        gate_features: the LV-view gate's features.
+        max_beats: measure at most this many beats.
+    """
+    from echoquant.quant.pipeline import _median, _sd  # shared summary helpers
+
+    calibrated = spacing is not None
+    area = cavity_areas(cavity, spacing)
+    beats, source = detect_beats(area, cine.fps, cine.heart_rate_bpm, r_wave_frames)
+    beats = [b for b in beats if np.isfinite(area[b.ed]) and np.isfinite(area[b.es])][:max_beats]
+    results = [_beat(b, area, seg.lv_area_levels, calibrated) for b in beats]
+    qc = [] if results else [make_flag("too_few_beats", "no end-diastole followed by end-systole was found; FAC is "
+                                                         "not reported (record at least one full beat)")]
+    qc += check_confidence(seg.confidence(), [b.ed for b in beats] + [b.es for b in beats])
+    fac, f1 = plausible("fac_pct", _median([r.fac_pct for r in results]))
+    complete = [b for b in beats if b.next_ed is not None]
+    hr = 60.0 * cine.fps / float(np.median([b.next_ed - b.ed for b in complete])) if complete and cine.fps else None
+    lo, hi = interval(fac, [r.fac_pct for r in results], [r.fac_seg_spread_pct for r in results],
+                      INTERVAL_MODELS["fac_pct"], (0.0, 100.0))
+    summary = {k: None for k in ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct",
+                                 "gls_tracking_only_pct", "lvef_sd_pct", "gls_sd_pct", "time_to_peak_ms",
+                                 *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")))}
+    summary.update({
+        "eda_mm2": _median([r.eda_mm2 for r in results]), "esa_mm2": _median([r.esa_mm2 for r in results]),
+        "fac_pct": fac, "fac_sd_pct": _sd([r.fac_pct for r in results]), "fac_ci_low": lo, "fac_ci_high": hi,
+        "n_beats": len(results), "n_complete_beats": len(complete), "beat_source": source,
+        "heart_rate_bpm_measured": hr, "regional_strain_pct": {}, "wall_motion": [], "wmsi": None,
+        "akinetic_extent_pct": None, "thinnest_wall_ed_mm": None, "n_segments_assessable": 0,
+        **view, "lv_view": gate_features,
+    })
+    unit = "mm2" if calibrated else "px2"
+    borders = [CavityBorder.of(c) for c in cavity]
+    return QuantResult(summary, results, {f"area_{unit}": area}, {}, flags + qc + f1, names,
+                       [None if b is None else b.points for b in borders])
