@@ -15,7 +15,7 @@ __all__ = ["EXCLUDING_CODES", "make_flag", "flag_code", "has_flag", "passes_qc"]
 # calibration, unnamed segments) withhold single values, not the clip.
 EXCLUDING_CODES = frozenset({
     "too_few_beats", "foreshortening", "view_unstable", "low_confidence", "jitter", "color_doppler", "no_lv_view",
-    "no_lv",
+    "no_lv", "interval_too_wide",
 })
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 from echoquant.cohort.aggregate import endpoints_in, exclude, per_subject
 from echoquant.cohort.design import CohortInputError, assign_subjects, check_groups, order_timepoints
 from echoquant.cohort.report import CohortReport
-from echoquant.cohort.stats import ancova, describe, holm, icc_oneway, mixed_model, two_groups
+from echoquant.cohort.stats import ancova, describe, holm, icc_oneway, meaningless_interval, mixed_model, two_groups
 
 __all__ = ["STATS_COLUMNS", "CohortReport", "compare"]
 
@@ -19,6 +19,10 @@ STATS_COLUMNS = [
     "median", "ref_median", "q1", "q3", "ref_q1", "ref_q3", "diff", "ci_low", "ci_high", "p_value", "test",
     "p_mannwhitney", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high", "p_holm", "n_per_group_80pct_power",
     "primary",
+    # Added with issue 32: why an effect is not reported (its interval is wider than the
+    # endpoint's scale: echoquant.cohort.stats.meaningless_interval); diff, CI and p are
+    # then empty.
+    "withheld",
 ]
 
 
@@ -83,8 +87,23 @@ def _longitudinal(subjects: pd.DataFrame, e: str, timepoints: list[str], others:
     return rows
 
 
-def _mark(stats: pd.DataFrame, n_timepoints: int) -> pd.DataFrame:
-    """Holm across endpoints within each analysis, timepoint and group; mark primary rows."""
+def _withhold(stats: pd.DataFrame, levels: dict[str, float]) -> pd.DataFrame:
+    """Empty the effect of every row whose interval is meaningless, saying why
+    (``levels``: each endpoint's mean over all subjects, its scale when it has no fixed one)."""
+    stats["withheld"] = None
+    for i, r in stats.iterrows():
+        reason = meaningless_interval(r["endpoint"], r["ci_low"], r["ci_high"], levels.get(r["endpoint"]))
+        if reason:
+            stats.loc[i, ["diff", "ci_low", "ci_high", "p_value", "p_mannwhitney", "hedges_g", "hedges_g_ci_low",
+                          "hedges_g_ci_high"]] = None
+            stats.loc[i, "withheld"] = reason
+    return stats
+
+
+def _mark(stats: pd.DataFrame, n_timepoints: int, levels: dict[str, float]) -> pd.DataFrame:
+    """Withhold meaningless effects; Holm across endpoints within each analysis, timepoint
+    and group; mark primary rows."""
+    stats = _withhold(stats, levels)
     stats["p_holm"] = None
     for _, idx in stats.groupby(["analysis", "timepoint", "group"], dropna=False).groups.items():
         stats.loc[idx, "p_holm"] = holm(list(stats.loc[idx, "p_value"]))
@@ -158,7 +177,9 @@ def compare(results: pd.DataFrame, groups: pd.DataFrame, *, mapping: pd.DataFram
         rows += _between(subjects, e, tps, others, ref, n_boot, seed)
         if len(tps) >= 2:
             rows += _longitudinal(subjects, e, tps, others, ref, n_boot, seed)
-    stats = _mark(pd.DataFrame(rows, columns=[c for c in STATS_COLUMNS if c not in ("p_holm", "primary")]), len(tps))
+    levels = {e: float(pd.to_numeric(subjects[e], errors="coerce").mean()) for e in eps}
+    stats = _mark(pd.DataFrame(rows, columns=[c for c in STATS_COLUMNS if c not in ("p_holm", "primary", "withheld")]),
+                  len(tps), levels)
     design = {"groups": names, "reference": ref, "timepoints": tps, "endpoints": eps,
               "n_subjects": {g: int(subjects.loc[subjects["group"] == g, "subject_id"].nunique()) for g in names},
               "n_clips_analysed": int(len(clips)), "n_clips_excluded": int(len(excluded)),

@@ -305,7 +305,8 @@ def render_html(report: CohortReport, pngs: dict[str, bytes] | None = None) -> s
     (``pngs`` from :func:`figure_pngs`, made here when not given)."""
     d = report.design
     key_cols = ["endpoint", "analysis", "timepoint", "group", "reference", "n", "ref_n", "mean", "ref_mean",
-                "diff", "ci_low", "ci_high", "p_value", "p_holm", "test", "hedges_g", "n_per_group_80pct_power"]
+                "diff", "ci_low", "ci_high", "p_value", "p_holm", "test", "hedges_g", "n_per_group_80pct_power",
+                "withheld"]
     pngs = figure_pngs(report) if pngs is None else pngs
     imgs = "".join(f'<h3>{html.escape(name.replace("_", " "))}</h3>'
                    f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">' for name, png in pngs.items())
@@ -323,7 +324,9 @@ means of each subject's clips (or studies) per timepoint. Between groups: Welch'
 Mann-Whitney U, Hedges' g with a percentile bootstrap CI. With a baseline: change from baseline (Welch) and
 ANCOVA (follow-up ~ group + baseline, OLS). With three or more timepoints: linear mixed model value ~ group ×
 time with a random intercept per subject (REML). Holm correction across endpoints within each analysis.
-n per group for 80% power at the observed Hedges' g (two-sided α = 0.05). Wall motion: each segment is scored
+n per group for 80% power at the observed Hedges' g (two-sided α = 0.05). An effect whose 95% CI is wider
+than the endpoint's whole scale (100 points for a percentage, 40 for a strain, twice the mean for a volume or
+mass) is not reported: its row says why under "withheld". Wall motion: each segment is scored
 normal, hypokinetic, akinetic or dyskinetic from its strain, inward excursion and wall thickening (ASE scale);
 the akinetic/dyskinetic extent is the end-diastolic length of akinetic or dyskinetic segments as % of the
 assessable endocardium, a surrogate of infarct size.</p>
@@ -350,6 +353,8 @@ def primary_table(report: CohortReport):  # noqa: ANN201 - a rich Table
         if str(r["endpoint"]).startswith("regional_"):
             continue
         ci = "–" if num(r["diff"]) == "–" else f"{num(r['diff'])} [{num(r['ci_low'])}, {num(r['ci_high'])}]"
+        if isinstance(r.get("withheld"), str) and r["withheld"]:
+            ci = "withheld: CI wider than the scale"
         table.add_row(str(r["endpoint"]), str(r["timepoint"]), str(r["group"]), f"{r['n']}/{r['ref_n']}", ci,
                       num(r["p_value"]), num(r["p_holm"]))
     return table

@@ -136,6 +136,38 @@ def mixed_model(df: pd.DataFrame, reference: str, timepoints: list[str], alpha: 
     return rows
 
 
+# Span of the scale of percentage endpoints (points): an effect whose 95 % interval is
+# wider than the whole scale says nothing. Strain's physiological scale is 0 to -40 %.
+_SCALE_SPAN = {"gls_pct": 40.0, "gcs_pct": 40.0, "grs_pct": 100.0}
+
+
+def meaningless_interval(endpoint: str, ci_low: float | None, ci_high: float | None,
+                         level: float | None) -> str | None:
+    """Why an effect's 95 % interval is too wide to report, or None when it informs.
+
+    An interval is meaningless when it is wider than the endpoint's whole scale: 100
+    points for a percentage (LVEF, FS, FAC, akinetic extent), 40 points for a strain,
+    or, for a quantity without a fixed scale (volumes, mass, diameters), wider than
+    twice its typical ``level`` (the mean over all subjects: a difference anywhere from
+    -100 % to +100 % of it).
+    """
+    if ci_low is None or ci_high is None or not np.isfinite(ci_low) or not np.isfinite(ci_high):
+        return None
+    width = ci_high - ci_low
+    if endpoint in _SCALE_SPAN or endpoint.startswith("regional_strain_"):
+        span = _SCALE_SPAN.get(endpoint, 40.0)
+    elif endpoint.endswith("_pct"):
+        span = 100.0
+    elif level is not None and np.isfinite(level) and level != 0:
+        span = 2.0 * abs(level)
+    else:
+        return None
+    if width <= span:
+        return None
+    return (f"95% CI ({ci_low:.3g}, {ci_high:.3g}) is {width:.3g} wide, more than the endpoint's scale ({span:.3g}): "
+            "too few or too uncertain clips to report an effect")
+
+
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm-adjusted p-values (None stays None)."""
     idx = [i for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]

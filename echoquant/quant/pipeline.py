@@ -11,7 +11,7 @@ from echoquant.quant.contour import LVContour, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, resolve_species
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.masks import clean_masks, imaged_myocardium
-from echoquant.quant.qc import check_confidence, check_foreshortening, check_jitter, plausible
+from echoquant.quant.qc import check_confidence, check_foreshortening, check_interval_width, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
 from echoquant.quant.sax import quantify_sax
@@ -406,6 +406,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
 
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
+    qc += check_interval_width(summary)
     summary.update({**view, "lv_view": {**gate.features, **shape_features}, **species_info})
     edge = sector_edge_distance(cine.fan_mask)
     motion = summarise_wall_motion([

@@ -6,7 +6,7 @@ import numpy as np
 
 from echoquant.flags import make_flag
 
-__all__ = ["PLAUSIBLE", "check_jitter", "check_foreshortening", "plausible", "check_confidence"]
+__all__ = ["MAX_CI_WIDTH", "PLAUSIBLE", "check_interval_width", "check_jitter", "check_foreshortening", "plausible", "check_confidence"]
 
 # Plausible ranges; outside them a value is withheld, not reported.
 PLAUSIBLE = {
@@ -16,6 +16,26 @@ PLAUSIBLE = {
     "edv_ml_rodent": (0.005, 3.0),
     "fac_pct": (3.0, 90.0),
 }
+
+
+# Widest 95 % interval (points) with which a clip's value still informs: beyond it the
+# value cannot tell a normal heart from a failing one, and the clip is flagged and
+# excluded from cohort statistics (docs/qc.md: how many CAMUS valid and generated
+# clips this excludes). An interval clipped at 0 and 100 is always beyond it.
+MAX_CI_WIDTH = {"lvef_pct": 40.0, "fac_pct": 40.0}
+
+
+def check_interval_width(summary: dict) -> list[str]:
+    """``interval_too_wide`` when the 95 % interval of LVEF (or FAC) is wider than
+    :data:`MAX_CI_WIDTH`."""
+    for key, limit in MAX_CI_WIDTH.items():
+        name = key.split("_")[0]
+        lo, hi = summary.get(f"{name}_ci_low"), summary.get(f"{name}_ci_high")
+        if summary.get(key) is not None and lo is not None and hi is not None and hi - lo > limit:
+            return [make_flag("interval_too_wide", (
+                f"the 95% interval of {name.upper()} is {lo:.0f}-{hi:.0f} ({hi - lo:.0f} points wide, > {limit:g}): "
+                "the clip cannot inform; excluded from statistics (check the view, e.g. a hidden mitral valve)"))]
+    return []
 
 
 def plausible(name: str, value: float | None, key: str | None = None) -> tuple[float | None, list[str]]:

@@ -21,7 +21,7 @@ import numpy as np
 from echoquant.flags import make_flag
 from echoquant.quant.cycle import Beat, detect_beats
 from echoquant.quant.intervals import INTERVAL_MODELS, interval
-from echoquant.quant.qc import check_confidence, plausible
+from echoquant.quant.qc import check_confidence, check_interval_width, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.view import CavityBorder
 from echoquant.segment.result import AREA_LEVELS, Segmentation
@@ -102,6 +102,7 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         "akinetic_extent_pct": None, "thinnest_wall_ed_mm": None, "n_segments_assessable": 0,
         **view, "lv_view": gate_features,
     })
+    qc += check_interval_width(summary)
     unit = "mm2" if calibrated else "px2"
     borders = [CavityBorder.of(c) for c in cavity]
     return QuantResult(summary, results, {f"area_{unit}": area}, {}, flags + qc + f1, names,

@@ -22,6 +22,7 @@ belong to the shipped model: re-run ``scripts/calibrate_qc.py`` after retraining
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
@@ -29,7 +30,10 @@ from scipy.ndimage import binary_dilation, binary_erosion
 from echoquant.flags import make_flag
 from echoquant.quant.contour import LVContour
 
-__all__ = ["GATE", "CavityBorder", "LVViewCheck", "MEASURED_VIEWS", "PARASTERNAL", "cavity_axes", "lv_view_features", "check_lv_view",
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["GATE", "GATE_FEATURES", "CavityBorder", "fit_gate", "LVViewCheck", "MEASURED_VIEWS", "PARASTERNAL", "cavity_axes", "lv_view_features", "check_lv_view",
            "recognise_view"]
 
 GATE = {
@@ -93,6 +97,54 @@ def recognise_view(cavity: np.ndarray, la: np.ndarray | None, beam: np.ndarray) 
     if ratio < SAX_MAX_AXIS_RATIO:
         return "SAX", feats
     return ("PLAX" if angle > PLAX_MIN_AXIS_DEG else "A4C"), feats
+
+
+# Each threshold of :data:`GATE`: the feature it bounds and on which side.
+GATE_FEATURES = {
+    "confidence": ("min_confidence", "min"),
+    "myocardium_cover": ("min_myocardium_cover", "min"),
+    "elongation": ("min_elongation", "min"),
+    "sector_edge": ("max_sector_edge", "max"),
+    "axis_deg": ("max_axis_deg", "max"),
+    "frames_with_lv": ("min_frames_with_lv", "min"),
+    "area_fraction": ("area_fraction", "range"),
+}
+
+
+def fit_gate(positives: pd.DataFrame, quantile: float = 0.005) -> dict[str, object]:
+    """Gate thresholds from the features of loops that show a measurable LV: each bound
+    at the ``quantile`` (lower bounds) or ``1 - quantile`` (upper bounds) of the
+    positives, so that about that share of real LVs like them is refused. Elongation is
+    fitted on long-axis views only (a short axis is round by nature), the axis angle on
+    human apical views only (the only ones it is applied to).
+
+    Args:
+        positives: one row per loop with the feature columns of :func:`lv_view_features`
+            and ``view`` and ``species`` columns.
+        quantile: the share of positives each bound may refuse.
+
+    Returns:
+        A :data:`GATE`-shaped dict (Doppler fraction unchanged: no Doppler loops to fit on).
+    """
+    import pandas as pd  # noqa: F811 - imported here: only the calibration needs pandas
+
+    out: dict[str, object] = dict(GATE)
+    for feature, (key, side) in GATE_FEATURES.items():
+        rows = positives
+        if feature == "elongation":
+            rows = rows[rows["view"] != "SAX"]
+        if feature == "axis_deg":
+            rows = rows[(rows["species"] == "human") & (~rows["view"].isin(PARASTERNAL))]
+        x = pd.to_numeric(rows.get(feature), errors="coerce").dropna() if feature in rows else pd.Series(dtype=float)
+        if len(x) < 20:
+            continue
+        if side == "min":
+            out[key] = round(float(x.quantile(quantile)), 3)
+        elif side == "max":
+            out[key] = round(float(x.quantile(1.0 - quantile)), 3)
+        else:
+            out[key] = (round(float(x.quantile(quantile)), 4), round(float(x.quantile(1.0 - quantile)), 4))
+    return out
 
 
 @dataclass(frozen=True)

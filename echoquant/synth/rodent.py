@@ -59,15 +59,18 @@ class RodentLook:
     chest_gap_mm: float
     n_fascia: int
     lung: bool
+    specks: float = 0.0
+    aorta: bool = True
 
 
 def sample_look(rng: np.random.Generator, length_mm: float) -> RodentLook:
     """Draw a case's appearance."""
     return RodentLook(
-        blood=float(rng.uniform(0.1, 0.3)), tissue=float(rng.uniform(0.6, 1.2)), chest=float(rng.uniform(0.8, 1.6)),
+        blood=float(rng.uniform(0.1, 0.45)), tissue=float(rng.uniform(0.6, 1.4)), chest=float(rng.uniform(0.8, 1.6)),
         fascia=float(rng.uniform(2.0, 5.0)), specular=float(rng.uniform(1.0, 4.0)),
         pericardium=float(rng.uniform(1.5, 4.0)), chest_gap_mm=float(length_mm * rng.uniform(0.0, 0.05)),
         n_fascia=int(rng.integers(3, 9)), lung=bool(rng.uniform() < 0.6),
+        specks=float(rng.choice([0.0, rng.uniform(0.002, 0.02)])), aorta=bool(rng.uniform() < 0.8),
     )
 
 
@@ -114,8 +117,21 @@ def plax_tissue(u: np.ndarray, v: np.ndarray, x: np.ndarray, z: np.ndarray, moti
     # A papillary muscle stands off the posterior wall, a thin trabecular fringe lines it.
     fringe = in_cav & (np.abs(v) > half - 0.02 * length) & (u > 0.2 * length)
     labels[fringe] = Tissue.TRABECULAE
-    pap = _in_ellipse(u, v, 0.55 * length, 0.7 * b, 0.1 * length, 0.05 * length) & in_cav
+    size = rng.uniform(0.6, 1.5)
+    pap_u, pap_v = 0.55 * length * rng.uniform(0.9, 1.1), 0.7 * b
+    pap = _in_ellipse(u, v, pap_u, pap_v, 0.1 * length * size, 0.05 * length * size) & in_cav
     labels[pap] = Tissue.PAPILLARY
+    # Chordae: thin bright strands from the papillary muscle toward the mitral leaflets,
+    # and bright specks of trabeculae, inside the traced cavity (real PLAX frames show
+    # them; a network that has not seen them takes them for a wall).
+    for _ in range(int(rng.integers(0, 5))):
+        tip_u, tip_v = length * rng.uniform(0.8, 0.98), b * rng.uniform(-0.3, 0.5)
+        du, dv = tip_u - pap_u, tip_v - pap_v
+        t = np.clip(((u - pap_u) * du + (v - pap_v) * dv) / (du * du + dv * dv), 0.0, 1.0)
+        dist = np.hypot(u - (pap_u + t * du), v - (pap_v + t * dv))
+        labels[in_cav & (dist < length * rng.uniform(0.004, 0.008))] = Tissue.PAPILLARY
+    specks = in_cav & (rng.uniform(size=u.shape) < look.specks)
+    labels[specks] = Tissue.PAPILLARY
 
     # RV: a band in front of the septum, thinning toward the apex and the base.
     sept_out = -(half + s.wall_septal_mm)
@@ -134,7 +150,8 @@ def plax_tissue(u: np.ndarray, v: np.ndarray, x: np.ndarray, z: np.ndarray, moti
     a_u0, a_v0 = 0.9 * length, -0.45 * b
     au = (u - a_u0) * np.cos(tilt) - (v - a_v0) * np.sin(tilt)
     av = (u - a_u0) * np.sin(tilt) + (v - a_v0) * np.cos(tilt)
-    along = (au > 0) & (au < length * rng.uniform(0.4, 0.7))
+    # The aortic root leaves the imaging plane in some acquisitions.
+    along = (au > 0) & (au < length * rng.uniform(0.4, 0.7)) & look.aorta
     aorta_lumen = along & (np.abs(av) < ra) & ~in_epi
     aorta_wall = along & (np.abs(av) >= ra) & (np.abs(av) < ra + 0.035 * length) & ~in_epi
     labels[aorta_wall & (labels == Tissue.BACKGROUND)] = Tissue.AORTA_WALL

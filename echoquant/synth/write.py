@@ -273,6 +273,8 @@ DEMO_COHORT = CohortSpec(
     mmode_per_subject=1,
     preset="mouse",
     compression="jpeg",
+    # Parasternal long axis, the view of the Vevo "LV trace" (issue 32).
+    overrides={"view": "PLAX"},
 )
 
 _ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase")
