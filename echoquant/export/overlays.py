@@ -135,10 +135,12 @@ def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> P
     import matplotlib.pyplot as plt
 
     curves = result.quant.curves
-    vkey = "volume_ml" if "volume_ml" in curves else "volume_px3"
+    # A short axis has a cavity-area curve instead of a volume curve.
+    vkey = next(k for k in ("volume_ml", "volume_px3", "area_mm2", "area_px2") if k in curves)
     fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     axes[0].plot(np.asarray(curves[vkey], dtype=float), "k-", lw=1)
-    axes[0].set_ylabel(vkey.replace("_", " ").replace("ml", "(mL)").replace("px3", "(px³, uncalibrated)"))
+    axes[0].set_ylabel(vkey.replace("_", " ").replace("ml", "(mL)").replace("px3", "(px³, uncalibrated)")
+                       .replace("mm2", "(mm²)").replace("px2", "(px², uncalibrated)"))
     for b in result.quant.beats:
         for ax in axes:
             ax.axvline(b.ed_frame, color="tab:red", ls="--", lw=0.8)
@@ -153,7 +155,11 @@ def write_curves_png(path: str | Path, result: EchoResult, title: str = "") -> P
     summary = result.quant.summary
     extent = summary.get("akinetic_extent_pct")
     wm = "" if extent is None else f", WMSI {summary['wmsi']:.2f}, akinetic extent {extent:.0f}%"
-    axes[0].set_title(f"{title}\nLVEF {lvef}, GLS {gls}, beats {summary.get('n_beats')}{wm}", fontsize=9)
+    head = f"LVEF {lvef}, GLS {gls}"
+    if vkey.startswith("area"):
+        fac = summary.get("fac_pct")
+        head = f"short axis: FAC {'withheld' if fac is None else f'{fac:.1f}%'}"
+    axes[0].set_title(f"{title}\n{head}, beats {summary.get('n_beats')}{wm}", fontsize=9)
     return _save_png(fig, path)
 
 

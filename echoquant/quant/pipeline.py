@@ -14,7 +14,7 @@ from echoquant.quant.masks import clean_masks, imaged_myocardium
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_interval_width, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
-from echoquant.quant.sax import quantify_sax
+from echoquant.quant.sax import SAX_SEGMENT_NAMES, quantify_sax
 from echoquant.quant.view import CavityBorder, LVViewCheck, check_lv_view, lv_view_features, recognise_view
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
@@ -31,6 +31,7 @@ _NAMED = {
     # Parasternal long axis turned apex-up: the inferolateral wall is on the screen's left.
     "PLAX": ("basal inferolateral", "mid inferolateral", "apical inferolateral", "apical anteroseptal",
              "mid anteroseptal", "basal anteroseptal"),
+    "SAX": SAX_SEGMENT_NAMES,
 }
 # Calibration problems that make mL meaningless.
 _CALIBRATION_FLAGS = ("calibration_missing", "calibration_untrusted")

@@ -26,7 +26,11 @@ from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.view import CavityBorder
 from echoquant.segment.result import AREA_LEVELS, Segmentation
 
-__all__ = ["SAX_SUMMARY_KEYS", "cavity_areas", "fac_spread", "quantify_sax"]
+__all__ = ["SAX_SEGMENT_NAMES", "SAX_SUMMARY_KEYS", "cavity_areas", "fac_spread", "quantify_sax"]
+
+# Six mid-ventricular segments (AHA), clockwise on screen from the top with the RV on
+# the screen-left, as rodent short axes are displayed.
+SAX_SEGMENT_NAMES = ("anterior", "anterolateral", "inferolateral", "inferior", "inferoseptal", "anteroseptal")
 
 SAX_SUMMARY_KEYS = ("eda_mm2", "esa_mm2", "fac_pct", "fac_sd_pct", "fac_ci_low", "fac_ci_high")
 _MID = AREA_LEVELS.index(0.5)

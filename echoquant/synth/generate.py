@@ -32,8 +32,11 @@ LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
 # generated training frames are not reused across generator changes.
 # 2: rodent radial decay length scales with heart size (thicker-walled, realistic
 # rodent thickening). 3: rodent parasternal views (PLAX, SAX) as Vevo-class linear
-# arrays image them (echoquant.synth.rodent, echoquant.synth.sax).
-GENERATOR_VERSION = 3
+# arrays image them (echoquant.synth.rodent, echoquant.synth.sax). 4: chordae and
+# trabecular specks in the rodent PLAX cavity, optional aortic root, wider echo ranges,
+# parasternal speckle as elongated across the beam as real 40 MHz frames' (lateral PSF).
+# 5: EKV-style parasternal loops (one cycle at 1,000 frames/s) in 15 % of cases.
+GENERATOR_VERSION = 5
 
 
 @dataclass
@@ -237,7 +240,9 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
             probe = dict(kind="linear", depth_mm=depth, width_mm=width, window_top_mm=top,
                          frequency_mhz=_u(rng, 30, 50) if mouse else _u(rng, 15, 24),
                          axial_res_mm=_u(rng, 0.025, 0.04) * (1.0 if mouse else 1.8),
-                         lateral_res=_u(rng, 0.06, 0.1) * (1.0 if mouse else 1.8))
+                         # Speckle about four times longer across the beam than along it,
+                         # as the autocorrelation of real 40 MHz frames shows.
+                         lateral_res=_u(rng, 0.1, 0.17) * (1.0 if mouse else 1.8))
         if view == "PLAX":
             # Apex left (and a little deeper), base and aortic root up to the right.
             elevation = _u(rng, -5.0, 28.0)
@@ -251,16 +256,21 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
             placement = dict(apex_x_mm=length * _u(rng, -0.1, 0.1), apex_z_mm=depth * _u(rng, 0.08, 0.16),
                              tilt_deg=_u(rng, -12, 12), mirror=bool(rng.uniform() < 0.2))
         canvas = [(256, 320), (300, 400), (400, 512)][int(rng.integers(0, 3))]
+        if view in PARASTERNAL_VIEWS and rng.uniform() < 0.15:
+            # An ECG-gated high-frame-rate reconstruction (EKV-style): one cycle at 1,000 frames/s.
+            fps, ekv_beats = 1000.0, _u(rng, 1.05, 1.3)
+        else:
+            ekv_beats = None
         if view in PARASTERNAL_VIEWS:
             # Exports cropped to the scan area (or nearly): the canvas has the window's shape.
             canvas = (canvas[0], int(canvas[0] * probe["width_mm"] / (depth - top) * _u(rng, 1.0, 1.15)))
         es_phase = _u(rng, 0.38, 0.48)
-        n_beats = _u(rng, 2.2, 3.5)
+        n_beats = _u(rng, 2.2, 3.5) if ekv_beats is None else ekv_beats
     truncation = _u(rng, 0.35, 0.55)
     shape = dict(a_mm=length / (1 + truncation), b_mm=b, truncation=truncation, wall_septal_mm=walls[0],
                  wall_lateral_mm=walls[1], wall_apex_mm=walls[2], asymmetry=_u(rng, -0.06, 0.08), bulge=bulge,
                  thin_segments=thin)
-    dr_range, gamma_range = ((48, 62), (1.0, 1.5)) if view in PARASTERNAL_VIEWS and rodent else ((40, 60), (1.0, 1.8))
+    dr_range, gamma_range = ((48, 62), (1.3, 2.0)) if view in PARASTERNAL_VIEWS and rodent else ((40, 60), (1.0, 1.8))
     imaging = dict(gain_db=_u(rng, -10, 0), dynamic_range_db=_u(rng, *dr_range), attenuation_db_per_mm=(
         _u(rng, 0.03, 0.08) if species == "human" else _u(rng, 0.15, 0.6) * 10 / depth),
         tgc_compensation=_u(rng, 0.6, 1.0), noise_db=_u(rng, -62, -42), gamma=_u(rng, *gamma_range),

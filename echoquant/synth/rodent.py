@@ -67,7 +67,7 @@ def sample_look(rng: np.random.Generator, length_mm: float) -> RodentLook:
     """Draw a case's appearance."""
     return RodentLook(
         blood=float(rng.uniform(0.1, 0.45)), tissue=float(rng.uniform(0.6, 1.4)), chest=float(rng.uniform(0.8, 1.6)),
-        fascia=float(rng.uniform(2.0, 5.0)), specular=float(rng.uniform(1.0, 4.0)),
+        fascia=float(rng.uniform(2.0, 5.0)), specular=float(rng.uniform(1.5, 6.0)),
         pericardium=float(rng.uniform(1.5, 4.0)), chest_gap_mm=float(length_mm * rng.uniform(0.0, 0.05)),
         n_fascia=int(rng.integers(3, 9)), lung=bool(rng.uniform() < 0.6),
         specks=float(rng.choice([0.0, rng.uniform(0.002, 0.02)])), aorta=bool(rng.uniform() < 0.8),
@@ -273,4 +273,4 @@ def rodent_amplitude(labels: np.ndarray, x: np.ndarray, z: np.ndarray, look: Rod
     amp = table[labels]
     hetero = smooth_field(x, z, rng, scale_mm)
     strong = np.isin(labels, [Tissue.LUNG, Tissue.CHEST_WALL, Tissue.BACKGROUND])
-    return amp * np.exp(np.where(strong, 0.8, 0.35) * hetero)
+    return amp * np.exp(np.where(strong, 1.0, 0.5) * hetero)

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.path import Path as MplPath
 
+from echoquant.quant.sax import SAX_SEGMENT_NAMES
 from echoquant.synth.heart import HeartMotion, LVShape
 from echoquant.synth.rodent import RodentLook
 from echoquant.synth.scene import Placement, Tissue, smooth_field
 
 __all__ = ["SAX_SEGMENTS", "SAX_SEGMENT_ANGLES_DEG", "SaxMotion", "sax_tissue", "sax_truth", "polygon_area"]
 
-SAX_SEGMENTS = ("anterior", "anterolateral", "inferolateral", "inferior", "inferoseptal", "anteroseptal")
+SAX_SEGMENTS = SAX_SEGMENT_NAMES
 # Segment centres on screen (deg, 0 = screen right, positive turning down = clockwise).
 SAX_SEGMENT_ANGLES_DEG = (-90.0, -30.0, 30.0, 90.0, 150.0, -150.0)
 SAX_LEVEL = 0.55  # fraction of the long axis from the apex (mid-papillary)
