@@ -39,7 +39,8 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from echoquant.io.cine import CineMeta, EchoCine
-from echoquant.quant.view import cavity_axes
+from echoquant.quant.masks import largest_component
+from echoquant.quant.view import cavity_axes, recognise_view
 from echoquant.segment.predictor import Predictor
 from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM
 
@@ -66,6 +67,7 @@ class FrameVerdict:
     plausible: bool
     reasons: list[str]
     values: dict[str, float]
+    view: str | None = None
 
 
 def read_still(png: Path, spacing_mm: float, name: str) -> EchoCine:
@@ -149,7 +151,9 @@ def evaluate_rodent_real(root: str | Path, model: str | Path | None = None, devi
         cine = read_still(root / "frames" / f"{r['name']}.png", spacing, r["name"])
         seg = predictor.predict(cine)
         ok, reasons, values = judge_frame(cine.frames[0], seg.labels[0], spacing)
-        verdicts.append(FrameVerdict(r["name"], r["series"], r["scanner"], ok, reasons, values))
+        lab = seg.labels[0]
+        view, _ = recognise_view(largest_component(lab == LV_CAVITY), lab == LA, np.array([0.0, 1.0]))
+        verdicts.append(FrameVerdict(r["name"], r["series"], r["scanner"], ok, reasons, values, view))
         if montage is not None:
             tiles.append(_tile(cine.frames[0], seg.labels[0], ok))
     elapsed = time.perf_counter() - t0
@@ -210,7 +214,10 @@ def _markdown(report: dict[str, Any], cmd: str) -> str:
         "an evaluation set only: never trained on, never copied into the project (their licence is not stated).",
         "",
         f"**{len(ok)} of {len(v)} frames ({100 * len(ok) / max(len(v), 1):.1f} %) get one plausible LV cavity; "
-        f"{len(series_ok)} of {len(series)} series pass on every frame.**",
+        f"{len(series_ok)} of {len(series)} series pass on every frame. The view recogniser "
+        f"(`echoquant.quant.view.recognise_view`, used when a header names no view) calls "
+        f"{sum(x.view == 'PLAX' for x in v)} of {len(v)} frames PLAX "
+        f"({', '.join(f'{k}: {sum(x.view == k for x in v)}' for k in ('SAX', 'A4C', None) if any(x.view == k for x in v))}).**",
         "",
         "| scanner | frames | plausible | median length (mm) | median diameter (mm) | median cavity/wall grey |",
         "|---|---|---|---|---|---|",

@@ -293,9 +293,12 @@ segmentation model only 68 % of CAMUS valid clips are within 8 points of the exp
 flag found here separates the rest: the interval width (Spearman 0.24 with the error; the network's
 median LV probability, -0.30, is no better) lifts the share only to 75 % even when it flags 81 % of
 the Good/Medium clips (table below). The
-limit is the model's accuracy on real images (issue 15), not the QC rule; no excluding flag on
-interval width was added, as it would drop good patients from a cohort without making the rest
-trustworthy to 8 points. Users can filter on the interval columns. On the generated held-out suite
+limit is the model's accuracy on real images (issue 15), not the QC rule, so the interval-width
+flag does not try to make passing clips trustworthy to 8 points: since issue 32 it only removes clips
+that cannot inform at all, an LVEF or FAC interval wider than 50 points (half-width > 25: 2 % of the
+Good/Medium clips here; an interval clipped to 0-100 on a loop with a hidden mitral valve is always
+beyond it), flagged `interval_too_wide` and excluded from cohort statistics
+(`echoquant.quant.qc.MAX_CI_WIDTH`). Users can filter tighter on the interval columns. On the generated held-out suite
 no excluding flag fired (all 40 loops pass QC), so the beat and tracking thresholds could not be
 calibrated against failures there; they are unchanged.
 

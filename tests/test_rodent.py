@@ -233,7 +233,7 @@ def test_a_clip_with_a_useless_interval_is_flagged_and_excluded():
 
     flags = check_interval_width({"lvef_pct": 30.0, "lvef_ci_low": 0.0, "lvef_ci_high": 100.0})
     assert has_flag(flags, "interval_too_wide") and not passes_qc(flags)
-    assert check_interval_width({"lvef_pct": 55.0, "lvef_ci_low": 42.0, "lvef_ci_high": 68.0}) == []
+    assert check_interval_width({"lvef_pct": 55.0, "lvef_ci_low": 35.0, "lvef_ci_high": 75.0}) == []
 
 
 def test_cohort_refuses_an_effect_wider_than_the_scale():

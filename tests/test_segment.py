@@ -51,7 +51,8 @@ def test_trainer_configs_compose(trainer, tmp_path):
 
 def test_data_callbacks_logger_experiment_configs(tmp_path):
     for ov in (["data=synthetic"], ["data=folder", "data.train_dir=a", "data.val_dir=b"], ["data=camus_mix"],
-               ["experiment=default_cpu"], ["experiment=smoke"], ["experiment=camus_cpu"], ["experiment=camus_gpu"]):
+               ["experiment=default_cpu"], ["experiment=smoke"], ["experiment=camus_cpu"], ["experiment=camus_gpu"],
+               ["experiment=rodent_finetune_cpu"]):
         cfg = _compose(ov + [f"paths.output_dir={tmp_path}"])
         instantiate(cfg.data)
         for c in cfg.callbacks.values():

@@ -18,11 +18,13 @@ PLAUSIBLE = {
 }
 
 
-# Widest 95 % interval (points) with which a clip's value still informs: beyond it the
-# value cannot tell a normal heart from a failing one, and the clip is flagged and
-# excluded from cohort statistics (docs/qc.md: how many CAMUS valid and generated
-# clips this excludes). An interval clipped at 0 and 100 is always beyond it.
-MAX_CI_WIDTH = {"lvef_pct": 40.0, "fac_pct": 40.0}
+# Widest 95 % interval (points) with which a clip's value still informs: beyond ±25
+# points the value cannot tell a normal heart from a failing one, and the clip is
+# flagged and excluded from cohort statistics. On CAMUS valid a half-width above 25
+# points flagged 2 % of the Good/Medium-quality clips, above 20 points 14 % (docs/qc.md,
+# "What a QC flag on interval width would buy"): the limit removes hopeless clips (an
+# interval clipped at 0 and 100 is always beyond it), not merely uncertain ones.
+MAX_CI_WIDTH = {"lvef_pct": 50.0, "fac_pct": 50.0}
 
 
 def check_interval_width(summary: dict) -> list[str]:

@@ -57,6 +57,9 @@ PARASTERNAL = ("PLAX", "LAX", "SAX")
 # generated rodent views and checked on the real Vevo PLAX stills (docs/qc.md).
 SAX_MAX_AXIS_RATIO = 1.4
 PLAX_MIN_AXIS_DEG = 50.0
+# A short axis shows no atrium; a long axis with a roundish (systolic, or partly traced)
+# cavity still has its LA beside the base.
+SAX_MAX_LA_FRACTION = 0.1
 
 
 def cavity_axes(cavity: np.ndarray) -> tuple[float, float, np.ndarray] | None:
@@ -81,9 +84,10 @@ def recognise_view(cavity: np.ndarray, la: np.ndarray | None, beam: np.ndarray) 
             linear array).
 
     Returns:
-        ``("SAX" | "PLAX" | "A4C" | None, features)``: a round cavity is a short axis;
-        an elongated one lying across the beam a parasternal long axis; one along the
-        beam an apical view (rodent apical loops are 4-chamber); None without a cavity.
+        ``("SAX" | "PLAX" | "A4C" | None, features)``: a round cavity without an
+        atrium beside it is a short axis; otherwise a long axis lying across the beam is
+        a parasternal long axis and one along the beam an apical view (rodent apical
+        loops are 4-chamber); None without a cavity.
     """
     axes = cavity_axes(cavity)
     if axes is None:
@@ -94,7 +98,7 @@ def recognise_view(cavity: np.ndarray, la: np.ndarray | None, beam: np.ndarray) 
     angle = float(np.degrees(np.arccos(np.clip(cos, 0.0, 1.0))))
     feats = {"axis_ratio": ratio, "axis_from_beam_deg": angle,
              "la_fraction": float(la.sum() / max(cavity.sum(), 1)) if la is not None else 0.0}
-    if ratio < SAX_MAX_AXIS_RATIO:
+    if ratio < SAX_MAX_AXIS_RATIO and feats["la_fraction"] < SAX_MAX_LA_FRACTION:
         return "SAX", feats
     return ("PLAX" if angle > PLAX_MIN_AXIS_DEG else "A4C"), feats
 
