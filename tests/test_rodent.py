@@ -267,3 +267,31 @@ def test_real_still_command_on_two_frames(tmp_path):
     assert len(report["verdicts"]) == 2 and (tmp_path / "m.jpg").stat().st_size > 1000
     for v in report["verdicts"]:
         assert {"length_mm", "diameter_mm", "darkness_ratio"} <= set(v.values)
+
+
+def test_gate_thresholds_are_quantiles_of_the_positives():
+    import pandas as pd
+
+    from echoquant.quant.view import fit_gate
+
+    rng = np.random.default_rng(0)
+    n = 400
+    pos = pd.DataFrame({"confidence": rng.uniform(0.9, 1.0, n), "myocardium_cover": rng.uniform(0.7, 1.0, n),
+                        "elongation": np.r_[rng.uniform(1.5, 3.0, n - 50), rng.uniform(1.0, 1.2, 50)],
+                        "sector_edge": rng.uniform(0.0, 0.2, n), "axis_deg": rng.uniform(0, 30, n),
+                        "frames_with_lv": np.ones(n), "area_fraction": rng.uniform(0.05, 0.3, n),
+                        "view": ["A4C"] * (n - 50) + ["SAX"] * 50, "species": ["human"] * 200 + ["mouse"] * 200})
+    gate = fit_gate(pos, 0.01)
+    assert gate["min_myocardium_cover"] == pytest.approx(pos["myocardium_cover"].quantile(0.01), abs=1e-3)
+    # Short axes are round by nature: they do not pull the elongation bound down.
+    assert gate["min_elongation"] > 1.4
+    assert gate["max_axis_deg"] == pytest.approx(pos["axis_deg"][:200].quantile(0.99), abs=1e-3)
+    assert gate["area_fraction"][0] < gate["area_fraction"][1]
+
+
+def test_a_round_cavity_beside_an_atrium_is_not_a_short_axis():
+    yy, xx = np.mgrid[0:100, 0:100]
+    cavity = (yy - 50) ** 2 + (xx - 45) ** 2 < 20 ** 2
+    la = ((yy - 50) ** 2 + (xx - 80) ** 2 < 12 ** 2) & ~cavity
+    assert recognise_view(cavity, None, np.array([0.0, 1.0]))[0] == "SAX"
+    assert recognise_view(cavity, la, np.array([0.0, 1.0]))[0] != "SAX"

@@ -183,6 +183,7 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     rng = np.random.default_rng(seed)
     rodent = preset in ("rodent", "mouse", "rat")
+    ekv_beats = None
     if rodent:
         species = preset if preset != "rodent" else str(rng.choice(["mouse", "rat"]))
         view = str(overrides.get("view") or rng.choice(["PLAX", "SAX", "A4C"], p=[0.45, 0.35, 0.2]))
@@ -259,8 +260,6 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         if view in PARASTERNAL_VIEWS and rng.uniform() < 0.15:
             # An ECG-gated high-frame-rate reconstruction (EKV-style): one cycle at 1,000 frames/s.
             fps, ekv_beats = 1000.0, _u(rng, 1.05, 1.3)
-        else:
-            ekv_beats = None
         if view in PARASTERNAL_VIEWS:
             # Exports cropped to the scan area (or nearly): the canvas has the window's shape.
             canvas = (canvas[0], int(canvas[0] * probe["width_mm"] / (depth - top) * _u(rng, 1.0, 1.15)))
@@ -294,6 +293,9 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
         color_overlays=bool(rng.uniform() < 0.6), probe_motion_mm=length * _u(rng, 0.0, 0.012),
         pathology=pathology,
     )
+    if ekv_beats is not None:
+        # The reconstruction starts at the R wave: the loop opens at end-diastole.
+        params = replace(params, start_phase=0.0)
     return replace(params, **overrides) if overrides else params
 
 
