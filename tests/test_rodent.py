@@ -152,7 +152,7 @@ def test_rodent_plax_loop_scored_end_to_end(tmp_path, analyzer):
     assert s["view"] == "PLAX" and s["view_source"] == "image"
     assert s["species"] == "mouse" and s["species_source"] == "inferred"
     assert res.lvef_pct == pytest.approx(case.truth["lvef_pct"], abs=8.0)
-    assert s["fac_pct"] is None
+    assert s.get("fac_pct") is None
 
 
 def test_rodent_sax_loop_scored_end_to_end(tmp_path, analyzer):
