@@ -186,7 +186,7 @@ def test_uncalibrated_avi_with_a_side_table_gives_microlitres(tmp_path, analyzer
 
     avi, case = _mouse_avi(tmp_path)
     bare = result_row(analyzer.score(read_cine(avi, require_loop=True)))
-    assert bare["edv_ml"] is None and bare["edv_ul"] is None and bare["calibration_source"] is None
+    assert bare["edv_ml"] is None and bare.get("edv_ul") is None and bare["calibration_source"] is None
     table = tmp_path / "acq.csv"
     table.write_text(f"file,spacing_mm,fps,species,view,subject,timepoint\n"
                      f"m01_*.avi,{case.params.spacing_mm:.6f},200,mouse,PLAX,M01,baseline\n")

@@ -143,7 +143,7 @@ def result_row(result: EchoResult | MModeEchoResult, *, clip_id: str | None = No
     motion = summary.get("wall_motion") or []
     row["wall_motion_classes"] = ";".join(m["wall_motion"] for m in motion) if motion else None
     row["mode"] = "2d"
-    if summary.get("species") == "rodent" and row.get("edv_ml") is not None:
+    if summary.get("species") in ("mouse", "rat") and row.get("edv_ml") is not None:
         row["edv_ul"], row["esv_ul"] = 1000.0 * row["edv_ml"], None if row.get("esv_ml") is None else 1000.0 * row["esv_ml"]
     row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
                 "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
