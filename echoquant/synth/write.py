@@ -277,7 +277,10 @@ DEMO_COHORT = CohortSpec(
     overrides={"view": "PLAX"},
 )
 
-_ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase")
+# A subject's heart, and the depth and width its images are taken at (a parasternal
+# window is sized to the heart: a clip drawn for a smaller heart would not hold it).
+_ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase", "probe",
+                   "canvas", "spacing_mm")
 
 
 def _kinesis_at(kinesis: tuple[float, ...], change: float, frac: float) -> tuple[float, ...]:
@@ -331,8 +334,8 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
                 gls = float(np.clip(gls0 + frac * group.gls_change + (srng.normal(0, group.change_sd * 0.4) if ti else 0), -26, -3))
                 for ci in range(spec.clips_per_subject):
                     clip_seed = subject_seed * 31 + ti * 1009 + ci * 13 + 5
-                    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology, view=heart.view,
-                                         **spec.overrides)
+                    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology,
+                                         **{**spec.overrides, "view": heart.view})
                     params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
                     params = replace(params, kinesis=_kinesis_at(heart.kinesis, group.infarct_change, frac))
                     name = f"{code}_{tp}_clip{ci + 1}"
