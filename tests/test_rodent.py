@@ -150,7 +150,7 @@ def test_rodent_plax_loop_scored_end_to_end(tmp_path, analyzer):
     res = _score_without_header_view(analyzer, tmp_path / "plax.dcm")
     s = res.quant.summary
     assert s["view"] == "PLAX" and s["view_source"] == "image"
-    assert s["species"] == "mouse" and s["species_source"] == "inferred"
+    assert s["species"] == "mouse" and s["species_source"] == "header"  # PatientSpeciesDescription
     assert res.lvef_pct == pytest.approx(case.truth["lvef_pct"], abs=8.0)
     assert s.get("fac_pct") is None
 
@@ -186,6 +186,7 @@ def test_uncalibrated_avi_with_a_side_table_gives_microlitres(tmp_path, analyzer
 
     avi, case = _mouse_avi(tmp_path)
     bare = result_row(analyzer.score(read_cine(avi, require_loop=True)))
+    assert bare["species"] == "mouse" and bare["species_source"] == "inferred"  # from the heart rate
     assert bare["edv_ml"] is None and bare.get("edv_ul") is None and bare["calibration_source"] is None
     table = tmp_path / "acq.csv"
     table.write_text(f"file,spacing_mm,fps,species,view,subject,timepoint\n"

@@ -639,12 +639,8 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
         label_maps[i] = _rasterise([(to_px(ul, vl, i), LABELS["la"]), (ring, LABELS["lv_myocardium"]),
                                      (endo_px[i], LABELS["lv_cavity"])], (h, w))
 
+    rgb = _screen(frames, label_maps, imager, params, rng_misc, phase, origin)
     sector = imager.sector
-    label_maps[:, ~sector] = 0
-    if params.overlays:
-        rgb = draw_overlays(frames, sector, rng_misc, phase, params.spacing_mm, origin, params.color_overlays)
-    else:
-        rgb = np.repeat(frames[..., None], 3, axis=-1)
     truth, curves = _truth(params, volumes, endo_len, mid_len, seg_len, ed_all, es_all, n)
     pairs = (ed_all >= 0) & (es_all < n) & (ed_all < es_all)
     truth["wall_motion"] = loop_wall_motion_truth(endo_px, epi_px, ed_all[pairs].tolist(), es_all[pairs].tolist(),
@@ -654,6 +650,16 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     curves.update(systolic_fraction=f_t, probe_motion=probe_track, endo_contour_px=endo_px, epi_contour_px=epi_px,
                   times_ms=times * 1000.0)
     return SynthCase(rgb, label_maps, sector, truth, curves, params, motion, placement, imager)
+
+
+def _screen(frames: np.ndarray, label_maps: np.ndarray, imager: Imager, params: CaseParams,
+            rng: np.random.Generator, phase: np.ndarray, origin: tuple[float, float]) -> np.ndarray:
+    """RGB screen frames (burned-in text, scale and ECG when the case has overlays); the
+    label maps are cut to the scan sector in place."""
+    label_maps[:, ~imager.sector] = 0
+    if params.overlays:
+        return draw_overlays(frames, imager.sector, rng, phase, params.spacing_mm, origin, params.color_overlays)
+    return np.repeat(frames[..., None], 3, axis=-1)
 
 
 def _segments_of_contour(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -762,12 +768,8 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
         frames[i] = imager.to_screen(imager.beam_data(x1, z1, amp))
         ring = np.concatenate([epi_px[i], epi_px[i][:1], endo_px[i][:1], endo_px[i][::-1]])
         label_maps[i] = _rasterise([(ring, LABELS["lv_myocardium"]), (endo_px[i], LABELS["lv_cavity"])], (h, w))
+    rgb = _screen(frames, label_maps, imager, params, rng_misc, phase, origin)
     sector = imager.sector
-    label_maps[:, ~sector] = 0
-    if params.overlays:
-        rgb = draw_overlays(frames, sector, rng_misc, phase, params.spacing_mm, origin, params.color_overlays)
-    else:
-        rgb = np.repeat(frames[..., None], 3, axis=-1)
     ok = (ed_all >= 0) & (es_all < n) & (ed_all < es_all)
     if not ok.any():
         raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats")

@@ -35,6 +35,9 @@ def _regions(case: SynthCase) -> list[RegionSpec]:
     return regions
 
 
+_SPECIES_NAMES = {"mouse": "Mus musculus", "rat": "Rattus norvegicus"}
+
+
 def write_case(case: SynthCase, out_dir: str | Path, name: str, *, compression: str = "none",
                identity: DicomIdentity | None = None) -> dict[str, Any]:
     """Write ``name.dcm`` plus ``name_labels.npz`` and ``name.json`` into ``out_dir``.
@@ -55,6 +58,9 @@ def write_case(case: SynthCase, out_dir: str | Path, name: str, *, compression: 
     identity = identity or DicomIdentity(patient_id=f"SYN{p.seed:06d}", seed_text=f"synth-{p.seed}")
     identity.view_meaning = identity.view_meaning or p.view
     identity.manufacturer, identity.model = "echoquant-synth", f"{p.species}-{p.probe['kind']}"
+    if p.species in _SPECIES_NAMES:
+        # The veterinary species tag, as an animal study's DICOM carries it.
+        identity.extra.setdefault("PatientSpeciesDescription", _SPECIES_NAMES[p.species])
     frames = case.frames if compression == "jpeg" else case.grey
     dcm = write_us_dicom(out / f"{name}.dcm", frames, frame_time_ms=1000.0 / p.fps, regions=_regions(case),
                          heart_rate_bpm=p.heart_rate_bpm, identity=identity, compression=compression,
