@@ -38,7 +38,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from echoquant.quant.view import GATE, GATE_FEATURES, fit_gate  # noqa: E402
+from echoquant.quant.view import GATE_FEATURES, fit_gate  # noqa: E402
 
 SEEDS = {"fit": 960_000, "check": 970_000, "negative": 980_000}
 VIEWS = (("human", "A4C"), ("human", "A2C"), ("mouse", "PLAX"), ("rat", "PLAX"), ("mouse", "SAX"), ("rat", "SAX"),
