@@ -288,13 +288,15 @@ def _shape_view(cine: EchoCine, cavity: np.ndarray, la: np.ndarray, transducer: 
     return recognise_view(cavity[t], la[t], _beam_direction(cine.fan_mask, cavity[t], transducer))
 
 
-def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck) -> QuantResult:
+def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck,
+                  species: dict | None = None) -> QuantResult:
     """The result of a loop the gate stopped: every value None, no curves."""
     summary = {k: None for k in _SUMMARY_VALUES}
     summary.update({"n_beats": 0, "n_complete_beats": 0, "beat_source": None, "regional_strain_pct": {},
                     "wall_motion": NOT_ASSESSED["segments"],
                     **{k: v for k, v in NOT_ASSESSED.items() if k != "segments"},
-                    "view": None, "view_source": None, "view_probability": None, "lv_view": gate.features})
+                    "view": None, "view_source": None, "view_probability": None, "lv_view": gate.features,
+                    **(species or {})})
     return QuantResult(summary, [], {}, {}, flags + [gate.flag()], names, [])
 
 
@@ -334,8 +336,10 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         found_view: ``(view, probability)`` found in the image (e.g. by
             :class:`~echoquant.segment.views.ViewClassifier`), used when the header
             names no view.
-        species: ``"human"`` or ``"rodent"`` when known (header or acquisition
-            table); None infers it from the heart rate, else the frame rate. A rodent
+        species: ``"mouse"``, ``"rat"`` or ``"human"`` (``"rodent"`` accepted) when the
+            caller knows it; None takes the header's or acquisition table's
+            (``cine.meta.species``), else infers it from the image depth, the heart rate
+            or the frame rate and flags ``species_inferred``. A rodent
             loop whose header names no view has it recognised from the segmentation's
             shape (PLAX, SAX or A4C); a short axis is measured by
             :func:`~echoquant.quant.sax.quantify_sax` (areas and FAC, no volumes).
@@ -371,7 +375,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         borders[largest] = CavityBorder.of(cavity[largest])
         gate = _gate(cine, seg, cavity, borders, transducer, kind, "SAX")
         if not gate.measurable:
-            return _not_measured(flags, names, gate)
+            return _not_measured(flags, names, gate, species_info)
         result = quantify_sax(cine, seg, cavity, spacing=spacing, r_wave_frames=_r_wave_frames(cine), flags=flags,
                               names=names, view=view, gate_features={**gate.features, **shape_features},
                               max_beats=max_beats)
@@ -381,7 +385,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     contours = extract_contours(cavity, la, hint)
     gate = _gate(cine, seg, cavity, contours, transducer, kind, view["view"])
     if not gate.measurable:
-        return _not_measured(flags, names, gate)
+        return _not_measured(flags, names, gate, species_info)
     missing = sum(c is None for c in contours)
     if missing:
         flags.append(make_flag("frames_without_lv", f"{missing} of {n} frames have no usable LV contour"))
