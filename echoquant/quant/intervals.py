@@ -53,9 +53,11 @@ INTERVAL_MODELS = {
     "gls_pct": IntervalModel(k=1.75, floor=0.25),
     "edv_ml": IntervalModel(k=0.0, floor=0.075, relative=True),
     "esv_ml": IntervalModel(k=1.5, floor=0.045, relative=True),
-    # FAC (short-axis loops, issue 32): LVEF's model, not yet fitted on FAC with known
-    # truth; the generated SAX held-out suite checks its coverage (docs/rodent_eval.md).
-    "fac_pct": IntervalModel(k=5.5, floor=3.0),
+    # FAC (short-axis loops, issue 32): fitted on 16 generated mouse/rat SAX loops with exact
+    # FAC (coverage 94 %), checked on 16 others (100 %, median half-width 5.3 points) by
+    # `python scripts/calibrate_fac.py --n 8` (2026-12-07). LVEF's model (k 5.5, floor 3)
+    # gave FAC intervals twice as wide (median half-width 11.5 points).
+    "fac_pct": IntervalModel(k=2.25, floor=1.75),
 }
 _MID = AREA_LEVELS.index(0.5)
 
