@@ -216,16 +216,10 @@ def _passes(row: pd.Series, gate: dict) -> bool:
     if {"frames_with_lv", "doppler_fraction", "area_fraction"} - set(f) or ("elongation" not in f and v != "SAX"
                                                                            and "myocardium_cover" in f):
         return False
-    import echoquant.quant.view as view
+    from echoquant.quant.view import PARASTERNAL
 
-    saved = dict(view.GATE)
-    view.GATE.update(gate)
-    try:
-        human = row.get("species") == "human"
-        return _fails(f, apical=human and v not in view.PARASTERNAL, view=v) is None
-    finally:
-        view.GATE.clear()
-        view.GATE.update(saved)
+    human = row.get("species") == "human"
+    return _fails(f, apical=human and v not in PARASTERNAL, view=v, gate=gate) is None
 
 
 def _rate_rows(sets: dict[str, pd.DataFrame], gates: dict[str, dict]) -> list[str]:

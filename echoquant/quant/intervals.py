@@ -31,7 +31,7 @@ import numpy as np
 
 from echoquant.segment.result import AREA_LEVELS
 
-__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "interval", "level_volumes", "lvef_spread", "volume_spread"]
+__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "finite_median", "finite_sd", "interval", "level_volumes", "lvef_spread", "volume_spread"]
 
 Z95 = 1.959964
 
@@ -91,6 +91,18 @@ def volume_spread(volume: float, areas: np.ndarray | None) -> float | None:
 
 def _finite(values: list[float | None]) -> np.ndarray:
     return np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+
+
+def finite_median(values: list[float | None]) -> float | None:
+    """Median of the finite values (per-beat values with None where unmeasured); None if none."""
+    v = _finite(values)
+    return float(np.median(v)) if len(v) else None
+
+
+def finite_sd(values: list[float | None]) -> float | None:
+    """Sample SD of the finite values; None with fewer than two."""
+    v = _finite(values)
+    return float(np.std(v, ddof=1)) if len(v) >= 2 else None
 
 
 def interval(value: float | None, beat_values: list[float | None], spreads: list[float | None],

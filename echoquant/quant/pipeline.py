@@ -10,6 +10,8 @@ from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, resolve_species
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
+from echoquant.quant.intervals import finite_median as _median
+from echoquant.quant.intervals import finite_sd as _sd
 from echoquant.quant.masks import clean_masks, imaged_myocardium
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_interval_width, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
@@ -111,14 +113,6 @@ def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict |
                             strain_pct=strain, es_border_points=border)
 
 
-def _median(values: list[float | None]) -> float | None:
-    v = [x for x in values if x is not None and np.isfinite(x)]
-    return float(np.median(v)) if v else None
-
-
-def _sd(values: list[float | None]) -> float | None:
-    v = [x for x in values if x is not None and np.isfinite(x)]
-    return float(np.std(v, ddof=1)) if len(v) >= 2 else None
 
 
 def _input_flags(cine: EchoCine, names: tuple[str, ...], calibrated: bool, view: str | None) -> list[str]:

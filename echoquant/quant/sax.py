@@ -20,7 +20,7 @@ import numpy as np
 
 from echoquant.flags import make_flag
 from echoquant.quant.cycle import Beat, detect_beats
-from echoquant.quant.intervals import INTERVAL_MODELS, interval
+from echoquant.quant.intervals import INTERVAL_MODELS, finite_median, finite_sd, interval
 from echoquant.quant.qc import check_confidence, check_interval_width, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.view import CavityBorder
@@ -80,8 +80,6 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         gate_features: the LV-view gate's features.
         max_beats: measure at most this many beats.
     """
-    from echoquant.quant.pipeline import _median, _sd  # shared summary helpers
-
     calibrated = spacing is not None
     area = cavity_areas(cavity, spacing)
     beats, source = detect_beats(area, cine.fps, cine.heart_rate_bpm, r_wave_frames)
@@ -90,7 +88,7 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
     qc = [] if results else [make_flag("too_few_beats", "no end-diastole followed by end-systole was found; FAC is "
                                                          "not reported (record at least one full beat)")]
     qc += check_confidence(seg.confidence(), [b.ed for b in beats] + [b.es for b in beats])
-    fac, f1 = plausible("fac_pct", _median([r.fac_pct for r in results]))
+    fac, f1 = plausible("fac_pct", finite_median([r.fac_pct for r in results]))
     complete = [b for b in beats if b.next_ed is not None]
     hr = 60.0 * cine.fps / float(np.median([b.next_ed - b.ed for b in complete])) if complete and cine.fps else None
     lo, hi = interval(fac, [r.fac_pct for r in results], [r.fac_seg_spread_pct for r in results],
@@ -99,8 +97,8 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
                                  "gls_tracking_only_pct", "lvef_sd_pct", "gls_sd_pct", "time_to_peak_ms",
                                  *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")))}
     summary.update({
-        "eda_mm2": _median([r.eda_mm2 for r in results]), "esa_mm2": _median([r.esa_mm2 for r in results]),
-        "fac_pct": fac, "fac_sd_pct": _sd([r.fac_pct for r in results]), "fac_ci_low": lo, "fac_ci_high": hi,
+        "eda_mm2": finite_median([r.eda_mm2 for r in results]), "esa_mm2": finite_median([r.esa_mm2 for r in results]),
+        "fac_pct": fac, "fac_sd_pct": finite_sd([r.fac_pct for r in results]), "fac_ci_low": lo, "fac_ci_high": hi,
         "n_beats": len(results), "n_complete_beats": len(complete), "beat_source": source,
         "heart_rate_bpm_measured": hr, "regional_strain_pct": {}, "wall_motion": [], "wmsi": None,
         "akinetic_extent_pct": None, "thinnest_wall_ed_mm": None, "n_segments_assessable": 0,

@@ -233,6 +233,8 @@ def _specular_gain(u: np.ndarray, v: np.ndarray, labels: np.ndarray, motion: Hea
     epi_shell = np.abs(r - half - wall) < shell_w
     on = (endo_shell | epi_shell) & (in_epi | in_cav | (labels == Tissue.PERICARDIUM)) & (u > 0.05 * length)
     # Patchy: a surface is bright where it is smooth and square to the beam, not all along.
+    # The patch field has its own generator, seeded from the case's look, so that adding it
+    # did not shift the draws of the scene generator (and every scene after it).
     patch = np.clip(smooth_field(u, v, np.random.default_rng(int(1e6 * look.specular)), 0.15 * length, n=4), 0.0, None)
     gain = np.ones(u.shape)
     gain[on] = 1.0 + look.specular * nz[on] ** 8 * patch[on]
