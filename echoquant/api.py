@@ -106,12 +106,14 @@ class Analyzer:
         if self.acquisition is not None:
             cine = self.acquisition.apply(cine, prefer_table=self.prefer_table)
         seg = self.predictor.predict(cine)
-        quant = quantify(cine, seg, track=self.track if track is None else track,
-                         max_beats=self.max_beats if max_beats is None else max_beats,
-                         found_view=self._find_view(cine, seg))
+        settings = {"found_view": self._find_view(cine, seg), "track": self.track if track is None else track,
+                    "max_beats": self.max_beats if max_beats is None else max_beats,
+                    "frame_times_ms": None if cine.frame_times_ms is None else cine.frame_times_ms.tolist()}
+        quant = quantify(cine, seg, track=settings["track"], max_beats=settings["max_beats"],
+                         found_view=settings["found_view"])
         return EchoResult(quant=quant, lv_masks=seg.labels == LV_CAVITY, cine_info=cine.summary(), meta=cine.meta,
                           input_flags=list(cine.flags), model=self.model_name,
-                          path=path or cine.meta.source_path)
+                          path=path or cine.meta.source_path, segmentation=seg, settings=settings)
 
     def _find_view(self, cine: EchoCine, seg: Segmentation) -> tuple[str, float] | None:
         """The apical view of a human loop whose header names none, from its largest-

@@ -253,6 +253,11 @@ def _write_outputs(out: Path, item: _Loaded, result: EchoResult, options: BatchO
     notes = []
     if item.mmode is not None:
         return _write_mmode_outputs(out, item, result, options)
+    if result.segmentation is not None:
+        # What the loop was measured on, so a reader can see and correct it (`echoquant review`).
+        from echoquant.export.clipstate import CLIP_STATE_DIR, ClipState
+
+        ClipState.from_result(result).write(out / CLIP_STATE_DIR / f"{item.clip_id}.npz")
     if options.overlays:
         from echoquant.export.overlays import write_contour_gif, write_curves_png
 

@@ -315,6 +315,27 @@ def compare_cmd(
 
 
 @app.command()
+def review(
+    output: Annotated[Path, typer.Argument(help="Output folder of `echoquant analyze` (with results.csv).")],
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; not localhost only with a warning.")] = "127.0.0.1",
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in a browser.")] = False,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Name the decisions are recorded under.")] = "reviewer",
+) -> None:
+    """Over-read every clip in a local web page: accept, exclude with a reason, move ED/ES,
+    drag the contour; decisions go to OUT/review/decisions.jsonl and OUT/review/reviewed.csv
+    (results.csv is never changed), and `echoquant compare` uses them."""
+    from echoquant.review.server import serve
+    from echoquant.review.store import ReviewError
+
+    try:
+        serve(output, host=host, port=port, reviewer=reviewer, open_browser=not no_browser, say=console.print)
+    except (ReviewError, OSError) as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(code=2) from exc
+
+
+@app.command()
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("echoquant_demo"),
     n_per_group: Annotated[int, typer.Option("--n-per-group", min=3, help="Mice per group.")] = 10,

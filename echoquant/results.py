@@ -18,6 +18,7 @@ from echoquant.flags import passes_qc
 from echoquant.io.cine import CineMeta
 from echoquant.quant.mmode import MModeResult
 from echoquant.quant.result import QuantResult
+from echoquant.segment.result import Segmentation
 
 __all__ = ["EchoResult", "MModeEchoResult", "MMODE_METHOD"]
 
@@ -37,6 +38,11 @@ class EchoResult:
         input_flags: flags raised while reading the loop.
         model: name of the segmentation model.
         path: source file, when scored from a file.
+        segmentation: the network's segmentation the values were measured on (kept so
+            that a reader's corrections can be re-measured without the network,
+            :mod:`echoquant.export.clipstate`).
+        settings: how it was measured: ``found_view``, ``track``, ``max_beats`` and the
+            loop's ``frame_times_ms`` (the rest of the loop's facts are in ``cine_info``).
     """
 
     quant: QuantResult
@@ -47,6 +53,8 @@ class EchoResult:
     input_flags: list[str]
     model: str
     path: str | None = None
+    segmentation: Segmentation | None = field(default=None, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def lvef_pct(self) -> float | None:

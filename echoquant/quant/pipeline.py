@@ -9,6 +9,7 @@ from echoquant.flags import has_flag, make_flag
 from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, resolve_species
+from echoquant.quant.edits import ReaderEdits
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.intervals import finite_median as _median
 from echoquant.quant.intervals import finite_sd as _sd
@@ -229,6 +230,15 @@ def _intervals(summary: dict, beats: list[BeatResult], tracking_ok: bool) -> dic
     return {f"{name}_ci_{side}": v for name, (lo, hi) in pairs.items() for side, v in (("low", lo), ("high", hi))}
 
 
+def _untraced_reader_frames(beats: list[Beat], contours: list[LVContour | None]) -> list[str]:
+    """A flag for reader-set ED/ES frames without an LV contour (those beats are dropped)."""
+    bad = sorted({t for b in beats for t in (b.ed, b.es) if contours[t] is None})
+    if not bad:
+        return []
+    return [make_flag("reader_frame_untraced", f"frames {bad} set as ED/ES by the reader have no LV contour; "
+                                               "their beats are not measured (draw the border on them)")]
+
+
 def _landmarks(contours: list[LVContour | None]) -> tuple[dict[str, np.ndarray], list[str]]:
     n = len(contours)
     apex, hinges = np.full((n, 2), np.nan), np.full((n, 2, 2), np.nan)
@@ -316,7 +326,8 @@ VIEW_MIN_PROBABILITY = 0.75
 
 
 def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats: int | None = None,
-             found_view: tuple[str, float] | None = None, species: str | None = None) -> QuantResult:
+             found_view: tuple[str, float] | None = None, species: str | None = None,
+             edits: ReaderEdits | None = None) -> QuantResult:
     """Measure volumes, LVEF and strain of one loop.
 
     Nothing is measured when the LV-view gate (:mod:`echoquant.quant.view`) finds no
@@ -337,6 +348,10 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
             loop whose header names no view has it recognised from the segmentation's
             shape (PLAX, SAX or A4C); a short axis is measured by
             :func:`~echoquant.quant.sax.quantify_sax` (areas and FAC, no volumes).
+        edits: a reader's corrections (:class:`~echoquant.quant.edits.ReaderEdits`):
+            their ED/ES frames replace the detected beats (``beat_source = "reader"``)
+            and their borders the cavity on those frames; everything else is measured
+            as without them.
 
     Returns:
         A :class:`QuantResult`; values that fail QC are None with a flag saying why.
@@ -352,6 +367,10 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     kind = "human" if named == "human" else "rodent"
     species_info = {"species": named, "species_source": source}
     cavity = clean_masks(seg.labels == LV_CAVITY)
+    if edits is not None and not edits.empty:
+        edits.check(n, cine.shape)
+        seg, cavity = edits.apply_segmentation(seg, cavity), edits.apply_cavity(cavity)
+    reader_beats = None if edits is None else edits.beats()
     # Largest LA component only: a stray LA-labelled blob (another chamber, a vessel)
     # must not pull the LV axis orientation towards itself.
     la = clean_masks(seg.labels == LA, temporal=False)
@@ -372,7 +391,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
             return _not_measured(flags, names, gate, species_info)
         result = quantify_sax(cine, seg, cavity, spacing=spacing, r_wave_frames=_r_wave_frames(cine), flags=flags,
                               names=names, view=view, gate_features={**gate.features, **shape_features},
-                              max_beats=max_beats)
+                              max_beats=max_beats, beats=reader_beats)
         result.summary.update(species_info)
         return result
     hint = transducer if (view["view"] or "A4C") in _APICAL else None
@@ -388,7 +407,11 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     vkey, lkey, ckey = ("volume_ml" if calibrated else "volume_px3"), f"long_axis_{unit}", f"contour_length_{unit}"
     volume = vols[vkey]
 
-    beats, beat_source = detect_beats(volume, cine.fps, cine.heart_rate_bpm, _r_wave_frames(cine))
+    if reader_beats is not None:
+        beats, beat_source = reader_beats, "reader"
+        flags += _untraced_reader_frames(beats, contours)
+    else:
+        beats, beat_source = detect_beats(volume, cine.fps, cine.heart_rate_bpm, _r_wave_frames(cine))
     beats = [b for b in beats if contours[b.ed] is not None and contours[b.es] is not None][:max_beats]
     beat_results: list[BeatResult] = []
     curves = {vkey: volume, lkey: vols[lkey], ckey: vols[ckey]}

@@ -64,7 +64,7 @@ def _beat(b: Beat, area: np.ndarray, levels: np.ndarray | None, calibrated: bool
 
 def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[float, float] | None,
                  r_wave_frames: np.ndarray | None, flags: list[str], names: tuple[str, ...], view: dict,
-                 gate_features: dict, max_beats: int | None = None) -> QuantResult:
+                 gate_features: dict, max_beats: int | None = None, beats: list[Beat] | None = None) -> QuantResult:
     """Measure a short-axis loop (see the module docstring).
 
     Args:
@@ -79,10 +79,14 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         view: ``view``, ``view_source``, ``view_probability``.
         gate_features: the LV-view gate's features.
         max_beats: measure at most this many beats.
+        beats: a reader's beats (ED/ES frames) instead of those found on the area curve.
     """
     calibrated = spacing is not None
     area = cavity_areas(cavity, spacing)
-    beats, source = detect_beats(area, cine.fps, cine.heart_rate_bpm, r_wave_frames)
+    if beats is not None:
+        source = "reader"
+    else:
+        beats, source = detect_beats(area, cine.fps, cine.heart_rate_bpm, r_wave_frames)
     beats = [b for b in beats if np.isfinite(area[b.ed]) and np.isfinite(area[b.es])][:max_beats]
     results = [_beat(b, area, seg.lv_area_levels, calibrated) for b in beats]
     qc = [] if results else [make_flag("too_few_beats", "no end-diastole followed by end-systole was found; FAC is "
