@@ -278,11 +278,15 @@ def compare_cmd(
     clip_level: Annotated[bool, typer.Option(
         "--clip-level", help="Compare clip values from results.csv even when studies.csv (biplane study values) "
                              "lies next to it.")] = False,
+    no_review: Annotated[bool, typer.Option(
+        "--no-review", help="Ignore review/reviewed.csv (the over-read of `echoquant review`) beside results.csv.")
+    ] = False,
 ) -> None:
-    """Compare groups: OUT/stats.csv, stats.json, subjects.csv, excluded.csv, report.html. Uses the study-level values of studies.csv (biplane where a study has A4C and A2C loops) when it lies next to results.csv, unless --clip-level."""
+    """Compare groups: OUT/stats.csv, stats.json, subjects.csv, excluded.csv, report.html. Uses the study-level values of studies.csv (biplane where a study has A4C and A2C loops) when it lies next to results.csv, unless --clip-level; and the over-read of `echoquant review` (review/reviewed.csv) when there is one, unless --no-review."""
     from echoquant.cohort import CohortInputError, blind_groups, read_groups
     from echoquant.cohort import compare as run_compare
     from echoquant.cohort.report import load_strain_curves
+    from echoquant.cohort.review import review_tables
 
     try:
         import pandas as pd
@@ -295,15 +299,23 @@ def compare_cmd(
 
             table = studies_as_rows(pd.read_csv(studies, dtype={"patient_id": str, "timepoint": str}))
             console.print(f"study-level values from {studies} (--clip-level for clip values)")
+        reviewed = review_tables(results, level=level, use_review=not no_review)
+        if reviewed is not None:
+            table = reviewed.reviewed
+            console.print(f"reviewed values from {results.parent / 'review' / 'reviewed.csv'} "
+                          f"({reviewed.summary['n_reviewed']} clips reviewed; --no-review to ignore)")
         groups_df = read_groups(groups)
         if blind:
             groups_df, key = blind_groups(groups_df, seed)
             output.mkdir(parents=True, exist_ok=True)
             key.to_csv(output / "unblinding_key.csv", index=False)
-        report = run_compare(table, groups_df, mapping=None if mapping is None else pd.read_csv(mapping, dtype=str),
-                             pattern=pattern, reference=reference, seed=seed,
-                             timepoints=None if timepoints is None else timepoints.split(","),
-                             curves=load_strain_curves(results, table), level=level)
+        options = dict(mapping=None if mapping is None else pd.read_csv(mapping, dtype=str), pattern=pattern,
+                       reference=reference, seed=seed, timepoints=None if timepoints is None else timepoints.split(","),
+                       level=level)
+        report = run_compare(table, groups_df, curves=load_strain_curves(results, table), **options)
+        if reviewed is not None:
+            report.attach_review(reviewed.summary, reviewed.agreement,
+                                 run_compare(reviewed.unreviewed, groups_df, n_boot=0, **options))
     except (CohortInputError, OSError, ValueError) as exc:
         console.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(code=2) from exc

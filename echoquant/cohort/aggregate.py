@@ -31,12 +31,17 @@ def endpoints_in(df: pd.DataFrame, requested: list[str] | None = None) -> list[s
 def exclude(clips: pd.DataFrame, groups: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split clips into analysed and excluded (with the reason for each).
 
-    A clip is excluded when it failed or was skipped, failed QC, has no subject, or
-    its subject is not in the groups table.
+    A clip is excluded when it failed or was skipped, a reviewer excluded it
+    (``review_status`` of ``review/reviewed.csv``), it failed QC, has no subject, or its
+    subject is not in the groups table.
     """
     reasons = pd.Series("", index=clips.index, dtype="string")
     status = clips.get("status", pd.Series("ok", index=clips.index)).astype("string")
     reasons[status != "ok"] = "status " + status[status != "ok"].fillna("")
+    if "review_status" in clips.columns:  # an over-read (echoquant review) excluded it
+        by_reader = (clips["review_status"].astype("string") == "excluded").fillna(False) & (reasons == "")
+        why = clips.get("review_reason", pd.Series("", index=clips.index)).astype("string").fillna("")
+        reasons[by_reader] = "excluded by reviewer (" + why[by_reader] + ")"
     qc = clips.get("qc_pass", pd.Series(True, index=clips.index)).astype("boolean").fillna(False)
     flags = clips.get("qc_flags", pd.Series("", index=clips.index)).astype("string").fillna("")
     reasons[(reasons == "") & ~qc] = "failed QC (" + flags[(reasons == "") & ~qc] + ")"

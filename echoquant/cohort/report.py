@@ -57,6 +57,15 @@ class CohortReport:
     design: dict[str, Any]
     clips: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     curves: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    review: dict[str, Any] | None = field(repr=False, default=None)
+
+    def attach_review(self, summary: dict[str, Any], agreement: pd.DataFrame, unreviewed: CohortReport) -> None:
+        """Record what an over-read changed: its counts, the readers' agreement and the
+        primary effects computed without the review (shown beside the reviewed ones)."""
+        cols = ["endpoint", "analysis", "timepoint", "group", "diff", "ci_low", "ci_high", "p_value"]
+        merged = self.primary[cols].merge(unreviewed.primary[cols], on=["endpoint", "analysis", "timepoint", "group"],
+                                          how="outer", suffixes=("", "_without_review"))
+        self.review = {"summary": summary, "agreement": agreement, "effects": merged}
 
     @property
     def primary(self) -> pd.DataFrame:
@@ -66,8 +75,12 @@ class CohortReport:
         def records(df: pd.DataFrame) -> list[dict]:
             return json.loads(df.to_json(orient="records"))
 
-        return {"echoquant_version": __version__, "design": self.design, "stats": records(self.stats),
-                "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
+        out = {"echoquant_version": __version__, "design": self.design, "stats": records(self.stats),
+               "excluded": records(self.excluded), "repeatability": records(self.repeatability)}
+        if self.review is not None:
+            out["review"] = {"summary": self.review["summary"], "agreement": records(self.review["agreement"]),
+                             "effects": records(self.review["effects"])}
+        return out
 
     def write(self, out_dir: str | Path, *, html: bool = True) -> list[Path]:
         """Write ``stats.csv``, ``stats.json``, ``subjects.csv``, ``excluded.csv``,
@@ -300,6 +313,25 @@ def _level_sentence(level: str) -> str:
     return "Values are per clip (single-plane method of disks from each loop, results.csv)."
 
 
+def _review_section(review: dict[str, Any] | None) -> str:
+    """The over-read: counts, effects with and without it, inter-reader agreement."""
+    if review is None:
+        return ('<p class="note">No over-read: these are the automated values as analysed (run '
+                '<code>echoquant review OUT</code> to accept, exclude or correct clips first).</p>')
+    s = review["summary"]
+    reasons = "; ".join(f"{html.escape(k)}: {v}" for k, v in s["excluded_by_reason"].items()) or "none"
+    readers = ", ".join(map(html.escape, s["reviewers"])) or "none"
+    agreement = review["agreement"]
+    agree = ("<p>One reader: no inter-reader agreement.</p>" if agreement is None or agreement.empty else
+             "<h3>Inter-reader agreement (clips both readers kept)</h3>" + _table(agreement))
+    return f"""<h2>Over-read (echoquant review)</h2>
+<p>Values after a reader's review (<code>review/reviewed.csv</code>; readers: {readers}): {s['n_reviewed']} of
+{s['n_clips']} clips reviewed, {s['n_accepted']} accepted, {s['n_edited']} edited (re-measured by the same code
+with the reader's ED/ES frames or contours), {s['n_excluded']} excluded (by reason: {reasons});
+{s['n_stale']} decisions are stale (their input changed since). Primary effects with the review and, beside them,
+without it:</p>{_table(review['effects'])}{agree}"""
+
+
 def render_html(report: CohortReport, pngs: dict[str, bytes] | None = None) -> str:
     """The whole report as one HTML string with plots embedded as base64 PNG
     (``pngs`` from :func:`figure_pngs`, made here when not given)."""
@@ -331,6 +363,7 @@ normal, hypokinetic, akinetic or dyskinetic from its strain, inward excursion an
 the akinetic/dyskinetic extent is the end-diastolic length of akinetic or dyskinetic segments as % of the
 assessable endocardium, a surrogate of infarct size.</p>
 <h2>Primary results</h2>{_table(report.primary, key_cols)}
+{_review_section(report.review)}
 <h2>Plots</h2>{imgs}
 <h2>All comparisons</h2>{_table(report.stats, key_cols + ['p_mannwhitney', 'hedges_g_ci_low', 'hedges_g_ci_high'])}
 <h2>Repeatability (repeated clips of one subject and timepoint)</h2>{_table(report.repeatability)}

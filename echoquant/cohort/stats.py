@@ -16,7 +16,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
-__all__ = ["ancova", "describe", "hedges_g", "holm", "icc_oneway", "mixed_model", "n_for_power", "two_groups"]
+__all__ = ["ancova", "describe", "hedges_g", "holm", "icc_oneway", "mixed_model", "n_for_power", "reader_agreement",
+           "two_groups"]
 
 
 def describe(x: np.ndarray) -> dict[str, float | int | None]:
@@ -206,3 +207,37 @@ def icc_oneway(values: pd.DataFrame) -> dict[str, float | int | None]:
     mean = float(d["value"].mean())
     cv = 100 * math.sqrt(ms_within) / abs(mean) if mean else None
     return {"icc": float(icc), "cv_pct": cv, "n_units": int(n_units)}
+
+
+def reader_agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float | int | None]:
+    """Agreement of two readers on the same clips.
+
+    ICC(A,1) (two-way random effects, absolute agreement, single rater; McGraw & Wong
+    1996, Shrout & Fleiss ICC(2,1)) from the two-way ANOVA mean squares; bias (mean of
+    b - a) and the Bland-Altman 95 % limits of agreement (bias ± 1.96 SD of the
+    differences).
+
+    Args:
+        a, b: paired values (NaN pairs dropped).
+    """
+    x = np.column_stack([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
+    x = x[np.isfinite(x).all(axis=1)]
+    n = len(x)
+    out: dict[str, float | int | None] = {"n": n, "icc": None, "bias": None, "loa_low": None, "loa_high": None}
+    if n == 0:
+        return out
+    d = x[:, 1] - x[:, 0]
+    out["bias"] = float(d.mean())
+    if n >= 2:
+        sd = float(d.std(ddof=1))
+        out["loa_low"], out["loa_high"] = out["bias"] - 1.96 * sd, out["bias"] + 1.96 * sd
+    if n >= 3:
+        k = 2
+        grand = x.mean()
+        ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+        ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+        ss_err = ((x - grand) ** 2).sum() - ss_rows - ss_cols
+        msr, msc, mse = ss_rows / (n - 1), ss_cols / (k - 1), ss_err / ((n - 1) * (k - 1))
+        denom = msr + (k - 1) * mse + k * (msc - mse) / n
+        out["icc"] = float((msr - mse) / denom) if denom > 0 else None
+    return out

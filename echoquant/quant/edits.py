@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import cv2
 import numpy as np
+from skimage.draw import polygon2mask
 
 from echoquant.quant.cycle import Beat
 from echoquant.segment.result import Segmentation
@@ -27,17 +27,18 @@ __all__ = ["ReaderEdits", "polygon_mask"]
 
 
 def polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` bool inside of the ``(x, y)`` polygon ``points`` (sub-pixel accurate
-    vertices, the pixel centre rule of OpenCV's fill)."""
+    """``(H, W)`` bool: pixels whose centre lies inside the ``(x, y)`` polygon ``points``.
+
+    The centre rule inverts the contour tracing (:func:`skimage.measure.find_contours`
+    at level 0.5, half-way between cavity and wall pixel centres): a border redrawn
+    where it was traced gives back the same pixels, so the same volume.
+    """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
         raise ValueError(f"a contour must be at least 3 (x, y) points, got shape {pts.shape}")
     if not np.isfinite(pts).all():
         raise ValueError("a contour point is not a finite number")
-    mask = np.zeros(shape, dtype=np.uint8)
-    # 4 fractional bits: vertices placed to 1/16 px, as a reader's drag lands between pixels.
-    cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
+    return polygon2mask(shape, pts[:, ::-1])
 
 
 @dataclass(frozen=True)

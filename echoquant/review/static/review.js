@@ -36,10 +36,16 @@ function query() { return S.reviewer ? "?reviewer=" + encodeURIComponent(S.revie
 
 // ------------------------------------------------------------------ list
 
-async function loadList(keepId) {
+async function loadList(keepId, reordered) {
   const data = await api("/api/clips" + query());
   S.reviewer = data.reviewer;
   $("#reviewer").value = data.reviewer;
+  // Keep the order the reader started with: re-sorting after each decision (an edit
+  // changes the interval width) would move clips under the reader's feet.
+  if (S.clips.length && !reordered) {
+    const rank = new Map(S.clips.map((c, i) => [c.clip_id, i]));
+    data.clips.sort((a, b) => (rank.get(a.clip_id) ?? 1e9) - (rank.get(b.clip_id) ?? 1e9));
+  }
   S.clips = data.clips;
   const reasons = $("#exclude-reason");
   if (!reasons.options.length) {
@@ -389,7 +395,7 @@ $("#reviewer").addEventListener("change", (ev) => {
   const u = new URL(location.href);
   u.searchParams.set("reviewer", S.reviewer);
   history.replaceState(null, "", u);
-  loadList();
+  loadList(null, true);
 });
 
 document.addEventListener("keydown", (ev) => {
