@@ -16,7 +16,7 @@ from skimage import measure
 from echoquant.geometry import resample_polyline
 from echoquant.quant.masks import mask_box
 
-__all__ = ["LVContour", "extract_contour", "extract_contours", "N_PER_SIDE"]
+__all__ = ["LVContour", "contour_from_trace", "extract_contour", "extract_contours", "N_PER_SIDE"]
 
 N_PER_SIDE = 50  # points from each hinge to the apex after resampling
 
@@ -185,6 +185,29 @@ def extract_contour(cavity: np.ndarray, la: np.ndarray | None = None, apex_hint:
     right = resample_polyline(path[k:], N_PER_SIDE + 1)
     points = np.concatenate([left, right[1:]])
     return LVContour(points, points[N_PER_SIDE], np.stack([points[0], points[-1]]), source)
+
+
+def contour_from_trace(trace: np.ndarray) -> LVContour | None:
+    """The contour of a trace drawn by a reader: an open ``(x, y)`` polyline from one
+    mitral hinge round the apex to the other (as :attr:`LVContour.points` runs). Its ends
+    are the hinges and the apex is its point farthest from their midpoint, so a border a
+    reader bent keeps the landmarks they placed (re-finding them from the shape could
+    take a dent for the mitral opening). None for a degenerate trace."""
+    pts = np.asarray(trace, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+        return None
+    base_mid = (pts[0] + pts[-1]) / 2
+    k = int(np.argmax(np.linalg.norm(pts - base_mid, axis=1)))
+    if k == 0 or k == len(pts) - 1:
+        return None
+    up, d = pts[k] - base_mid, pts[0] - base_mid
+    if up[0] * d[1] - up[1] * d[0] > 0:  # first hinge on the screen-left, apex up (as extract_contour)
+        pts = pts[::-1]
+        k = len(pts) - 1 - k
+    left = resample_polyline(pts[: k + 1], N_PER_SIDE + 1)
+    right = resample_polyline(pts[k:], N_PER_SIDE + 1)
+    points = np.concatenate([left, right[1:]])
+    return LVContour(points, points[N_PER_SIDE], np.stack([points[0], points[-1]]), "reader")
 
 
 def extract_contours(cavity: np.ndarray, la: np.ndarray, apex_hint: np.ndarray | None = None) -> list[LVContour | None]:

@@ -10,7 +10,10 @@ Conventions:
 - ``contours``: frame index -> ``(N, 2)`` ``(x, y)`` pixel polygon of the LV cavity
   border on that frame (N >= 3); the cavity becomes the polygon's inside on that frame,
   after the automatic mask cleaning (so the temporal vote never blends the reader's
-  border with its neighbours).
+  border with its neighbours). In long-axis views the polygon is the trace as the
+  contours run (mitral hinge -> apex -> other hinge, closed by the annulus line) and
+  becomes that frame's contour as drawn, landmarks included; in a short axis it is the
+  closed cavity border.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from skimage.draw import polygon2mask
 
+from echoquant.quant.contour import contour_from_trace
 from echoquant.quant.cycle import Beat
 from echoquant.segment.result import Segmentation
 
@@ -93,6 +97,16 @@ class ReaderEdits:
         out = cavity.copy()
         for t, pts in self.contours.items():
             out[int(t)] = polygon_mask(pts, cavity.shape[1:])
+        return out
+
+    def apply_traces(self, contours: list) -> list:
+        """Long-axis contours with the reader's traces (hinge -> apex -> hinge) in place of
+        those re-found on their frames (:func:`~echoquant.quant.contour.contour_from_trace`)."""
+        if not self.contours:
+            return contours
+        out = list(contours)
+        for t, pts in self.contours.items():
+            out[int(t)] = contour_from_trace(pts)
         return out
 
     def apply_segmentation(self, seg: Segmentation, cavity: np.ndarray) -> Segmentation:

@@ -396,6 +396,8 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         return result
     hint = transducer if (view["view"] or "A4C") in _APICAL else None
     contours = extract_contours(cavity, la, hint)
+    if edits is not None:
+        contours = edits.apply_traces(contours)
     gate = _gate(cine, seg, cavity, contours, transducer, kind, view["view"])
     if not gate.measurable:
         return _not_measured(flags, names, gate, species_info)

@@ -5,7 +5,7 @@ const $ = (sel) => document.querySelector(sel);
 const S = {
   reviewer: new URLSearchParams(location.search).get("reviewer") || "",
   clips: [], shown: [], index: -1, detail: null, sprite: null,
-  frame: 0, playing: false, lastTick: 0,
+  frame: 0, playing: false, lastTick: 0, loadToken: 0,
   ed: [], es: [], contours: [], editedFrames: new Set(), beatsChanged: false, drag: null,
 };
 const VALUE_ROWS = [
@@ -104,7 +104,11 @@ async function openClip(i) {
   S.index = i;
   markSelected();
   const c = S.shown[i];
+  // Keys pressed quickly start several loads: only the last one may show its clip.
+  const token = ++S.loadToken;
+  S.sprite = null;
   const d = await api(`/api/clips/${encodeURIComponent(c.clip_id)}` + query());
+  if (token !== S.loadToken) return;
   S.detail = d;
   S.playing = false;
   $("#play").textContent = "play";
@@ -307,12 +311,24 @@ $("#loop").addEventListener("mousedown", (ev) => {
   if (!S.detail || !S.detail.editable || S.playing || !isKeyFrame(S.frame)) return;
   const [x, y] = canvasPoint(ev);
   const i = nearestHandle(x, y);
-  if (i >= 0) { S.drag = { frame: S.frame, index: i }; ev.preventDefault(); }
+  if (i >= 0) {
+    S.drag = { frame: S.frame, index: i, start: S.contours[S.frame].map((p) => [...p]) };
+    ev.preventDefault();
+  }
 });
 window.addEventListener("mousemove", (ev) => {
   if (!S.drag) return;
+  // The grabbed point follows the mouse; its neighbours follow less (Gaussian falloff
+  // over about two points each side), so a drag bends the border instead of spiking it.
   const [x, y] = canvasPoint(ev);
-  S.contours[S.drag.frame][S.drag.index] = canvasToImage(x, y).map((v) => Math.round(v * 100) / 100);
+  const { frame, index, start } = S.drag;
+  const target = canvasToImage(x, y);
+  const dx = target[0] - start[index][0], dy = target[1] - start[index][1];
+  const c = S.contours[frame];
+  for (let j = Math.max(0, index - 3); j <= Math.min(c.length - 1, index + 3); j++) {
+    const w = Math.exp(-(((j - index) / 1.5) ** 2));
+    c[j] = [Math.round((start[j][0] + w * dx) * 100) / 100, Math.round((start[j][1] + w * dy) * 100) / 100];
+  }
   draw();
 });
 window.addEventListener("mouseup", () => {
