@@ -8,6 +8,7 @@ killed mid-write leaves only ``.partial`` files, which :func:`sweep_partials` re
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -81,3 +82,15 @@ def write_csv_rows(path: Path, rows: list[dict[str, Any]], columns: list[str]) -
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
+
+
+def file_sha256(path: str | Path) -> str | None:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks; None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()

@@ -29,7 +29,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
-from echoquant._files import atomic_write_text, sweep_partials
+from echoquant._files import atomic_write_text, file_sha256, sweep_partials
 from echoquant.api import Analyzer
 from echoquant.results import MMODE_METHOD, EchoResult, MModeEchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
@@ -157,17 +157,6 @@ def clip_id_for(path: Path) -> str:
     return f"{stem[:60]}-{digest}"
 
 
-def _sha256(path: Path) -> str | None:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError:
-        return None
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- loading (worker side)
 
 
@@ -203,7 +192,7 @@ class _LoadDataset(Dataset):
 
     def __getitem__(self, i: int) -> _Loaded:
         path = self.paths[i]
-        cid, sha = clip_id_for(path), _sha256(path)
+        cid, sha = clip_id_for(path), file_sha256(path)
         if self.resume:
             record = read_record(self.records / f"{cid}.json")
             if _done(record, sha, self.model):

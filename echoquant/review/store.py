@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import hashlib
 import json
 import math
 import os
@@ -41,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from echoquant._files import atomic_path, atomic_write_text
+from echoquant._files import atomic_path, atomic_write_text, file_sha256
 from echoquant.export.clipstate import CLIP_STATE_DIR, ClipState, ClipStateError, remeasure
 from echoquant.export.tables import RESULT_COLUMNS, read_record, result_row
 from echoquant.quant.edits import ReaderEdits
@@ -103,17 +102,6 @@ def _cell(v: str) -> Any:
     if not math.isfinite(f):
         return None
     return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-
-
-def _sha256(path: Path) -> str | None:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return None
-    return h.hexdigest()
 
 
 def _now() -> str:
@@ -203,7 +191,7 @@ class ReviewStore:
     def input_sha(self, clip_id: str, refresh: bool = False) -> str | None:
         """SHA-256 of the clip's input file now (None when it is gone)."""
         if refresh or clip_id not in self._sha:
-            self._sha[clip_id] = _sha256(Path(str(self.clips[clip_id].row["path"])))
+            self._sha[clip_id] = file_sha256(Path(str(self.clips[clip_id].row["path"])))
         return self._sha[clip_id]
 
     def hash_all(self) -> None:
