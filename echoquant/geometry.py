@@ -19,6 +19,8 @@ __all__ = [
     "polyline_length",
     "farthest_point_from",
     "resample_polyline",
+    "line_crossings",
+    "chord_across",
 ]
 
 
@@ -135,3 +137,32 @@ def area_length_volume_ml(contour: np.ndarray, apex: np.ndarray | None = None) -
     if length <= 0:
         raise ValueError("apex coincides with the mid-annulus point; the contour is degenerate")
     return 0.85 * polygon_area(contour) ** 2 / length / 1000.0
+
+
+def line_crossings(origin: np.ndarray, direction: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Signed distances ``t`` (sorted) at which the line ``origin + t * direction``
+    (``direction`` a unit vector) crosses the edges of the closed ``polygon``."""
+    p0 = np.asarray(polygon, dtype=np.float64)
+    p1 = np.roll(p0, -1, axis=0)
+    o, d = np.asarray(origin, dtype=np.float64), np.asarray(direction, dtype=np.float64)
+    n = np.array([-d[1], d[0]])  # normal of the line
+    s0, s1 = (p0 - o) @ n, (p1 - o) @ n
+    # Half-open rule: an edge crosses when its ends lie on different sides (a vertex on the line counts once).
+    crosses = (s0 <= 0) != (s1 <= 0)
+    if not crosses.any():
+        return np.zeros(0)
+    a = s0[crosses] / (s0[crosses] - s1[crosses])
+    pts = p0[crosses] + a[:, None] * (p1[crosses] - p0[crosses])
+    return np.sort((pts - o) @ d)
+
+
+def chord_across(origin: np.ndarray, direction: np.ndarray, polygon: np.ndarray) -> tuple[float, float] | None:
+    """The chord of ``polygon`` through ``origin`` along ``direction``: the nearest
+    crossings on either side, as ``(t_minus <= 0, t_plus >= 0)``; None when the origin is
+    not inside (no crossing on one side)."""
+    t = line_crossings(origin, direction, polygon)
+    neg, pos = t[t <= 0], t[t >= 0]
+    if not len(neg) or not len(pos):
+        return None
+    return float(neg.max()), float(pos.min())
+

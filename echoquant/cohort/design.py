@@ -132,8 +132,8 @@ def blind_groups(groups: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Data
 def studies_as_rows(studies: pd.DataFrame) -> pd.DataFrame:
     """``studies.csv`` rows in the shape of ``results.csv`` rows, so that a cohort is compared
     on study-level values (one per study: biplane where A4C and A2C were paired). The
-    study's A4C loop (else its A2C loop) stands for it in ``path``, so mappings and path
-    patterns written for clips still find the subject.
+    study's A4C loop (else its A2C, PLAX, SAX loop or M-mode strip) stands for it in
+    ``path``, so mappings and path patterns written for clips still find the subject.
 
     Raises:
         CohortInputError: the table has no ``method`` column (not a studies table).
@@ -142,9 +142,13 @@ def studies_as_rows(studies: pd.DataFrame) -> pd.DataFrame:
         raise CohortInputError(f"not a studies table (no method column); got columns {list(studies.columns)[:8]}")
     df = studies.copy()
     for col in ("path", "clip_id"):
-        a4c, a2c = f"a4c_{col}", f"a2c_{col}"
-        if a4c in df.columns and a2c in df.columns:
-            df[col] = df[a4c].fillna(df[a2c])
-    df["status"] = np.where(df["method"] == "none", "failed", "ok")
+        found = [f"{v}_{col}" for v in ("a4c", "a2c", "plax", "sax", "mmode") if f"{v}_{col}" in df.columns]
+        if found:
+            df[col] = df[found].bfill(axis=1).iloc[:, 0]
+    # A study without an LVEF still counts when it has preclinical endpoints (a SAX loop's
+    # FAC, an M-mode strip's FS).
+    other = [c for c in ("fac_pct", "fs_pct") if c in df.columns]
+    has_other = df[other].notna().any(axis=1) if other else pd.Series(False, index=df.index)
+    df["status"] = np.where((df["method"] == "none") & ~has_other, "failed", "ok")
     df["qc_flags"] = df.get("qc_flags", pd.Series("", index=df.index)).fillna("")
     return df

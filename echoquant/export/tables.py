@@ -59,6 +59,12 @@ RESULT_COLUMNS = [
     # volumes in µL (empty for humans); the species and where it came from (header,
     # table, inferred from the heart or frame rate).
     "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "edv_ul", "esv_ul", "species", "species_source",
+    # Added with preclinical endpoints (issue 33): 2-D parasternal dimensions fill the
+    # M-mode columns above where they mean the same (lvidd_mm, lvids_mm, fs_pct, ivsd_mm,
+    # ivss_mm, lvpwd_mm, lvpws_mm: PLAX at the mitral leaflet tips, SAX LVID across the
+    # short axis, echoquant.quant.plax/saxmotion); the PLAX long-axis length at ED and ES;
+    # SAX circumferential (tracking) and radial strain; the SAX ED epicardial area (LV mass).
+    "lv_length_mm", "lv_length_es_mm", "gcs_pct", "grs_pct", "epi_eda_mm2",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
@@ -72,7 +78,9 @@ _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "
                  "gls_sd_pct", "time_to_peak_ms", "n_beats", "n_complete_beats", "beat_source",
                  "heart_rate_bpm_measured", *_INTERVALS, "view_source", "view_probability",
                  "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable",
-                 "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "species", "species_source")
+                 "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "species", "species_source",
+                 "lvidd_mm", "lvids_mm", "fs_pct", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "lv_length_mm",
+                 "lv_length_es_mm", "gcs_pct", "grs_pct", "epi_eda_mm2")
 
 
 def _round(v: Any, digits: int = 6) -> Any:
@@ -191,7 +199,7 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df["qc_pass"] = df["qc_pass"].astype("boolean")
     df["n_clips"] = df["n_clips"].astype("Int64")
     text = [c for c in STUDY_COLUMNS if c.endswith(("_key", "_uid", "_id", "_path", "_date")) or c in
-            ("timepoint", "method", "qc_flags")]
+            ("timepoint", "method", "qc_flags", "fs_source")]
     for col in text:
         df[col] = df[col].astype("string")
     return df

@@ -16,7 +16,7 @@ from skimage import measure
 from echoquant.geometry import resample_polyline
 from echoquant.quant.masks import mask_box
 
-__all__ = ["LVContour", "contour_from_trace", "extract_contour", "extract_contours", "N_PER_SIDE"]
+__all__ = ["LVContour", "closed_border", "contour_from_trace", "extract_contour", "extract_contours", "N_PER_SIDE"]
 
 N_PER_SIDE = 50  # points from each hinge to the apex after resampling
 
@@ -53,6 +53,12 @@ def _closed_contour(mask: np.ndarray) -> np.ndarray | None:
     if np.allclose(pts[0], pts[-1]):
         pts = pts[:-1]
     return pts if len(pts) >= 8 else None
+
+
+def closed_border(mask: np.ndarray) -> np.ndarray | None:
+    """The outer border of a mask's largest region as a closed ``(x, y)`` polygon on the
+    pixel edges (iso-level 0.5, so its area is the pixel count), or None when empty."""
+    return _closed_contour(mask)
 
 
 def _width_near(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, t: float, half_len: float) -> float:

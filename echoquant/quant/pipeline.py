@@ -7,13 +7,14 @@ from scipy.signal import savgol_filter
 
 from echoquant.flags import has_flag, make_flag
 from echoquant.io.cine import EchoCine
-from echoquant.quant.contour import LVContour, extract_contours
+from echoquant.quant.contour import LVContour, closed_border, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, resolve_species
 from echoquant.quant.edits import ReaderEdits
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.intervals import finite_median as _median
 from echoquant.quant.intervals import finite_sd as _sd
 from echoquant.quant.masks import clean_masks, imaged_myocardium
+from echoquant.quant.plax import plax_dimensions
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_interval_width, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
@@ -21,8 +22,8 @@ from echoquant.quant.sax import SAX_SEGMENT_NAMES, quantify_sax
 from echoquant.quant.view import CavityBorder, LVViewCheck, check_lv_view, lv_view_features, recognise_view
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
-from echoquant.quant.volumes import frame_volumes
-from echoquant.segment.result import LA, LV_CAVITY, Segmentation
+from echoquant.quant.volumes import frame_volumes, to_mm
+from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
 __all__ = ["quantify", "segment_names_for", "transducer_point"]
 
@@ -160,6 +161,24 @@ def _measure_beat(b: Beat, volume: np.ndarray, length: np.ndarray, tracked: dict
         gls_method_spread_pct=None if gls is None else abs(gls - gls_c))
 
 
+def _plax_beat(r: BeatResult, b: Beat, contours: list[LVContour | None], cavity: np.ndarray, labels: np.ndarray,
+               spacing: tuple[float, float] | None) -> None:
+    """A PLAX beat's LVID, walls, FS and long-axis length (:mod:`echoquant.quant.plax`),
+    written into its BeatResult (mm only when calibrated; FS always)."""
+    scale = spacing if spacing is not None else (1.0, 1.0)
+    dims = {}
+    for t in (b.ed, b.es):
+        outer = closed_border(cavity[t] | (labels[t] == LV_MYOCARDIUM))
+        dims[t] = plax_dimensions(to_mm(contours[t].points, scale), None if outer is None else to_mm(outer, scale))
+    d, s = dims[b.ed], dims[b.es]
+    if d is None or s is None:
+        return
+    r.fs_pct = 100.0 * (d.lvid - s.lvid) / d.lvid if d.lvid > 0 else None
+    if spacing is not None:
+        r.lvidd_mm, r.lvids_mm, r.lv_length_mm, r.lv_length_es_mm = d.lvid, s.lvid, d.length, s.length
+        r.ivsd_mm, r.ivss_mm, r.lvpwd_mm, r.lvpws_mm = d.ivs, s.ivs, d.lvpw, s.lvpw
+
+
 def _qc_flags(beats: list[BeatResult], volume: np.ndarray, long_axis: np.ndarray, seg: Segmentation) -> tuple[list[str], bool]:
     """QC of the measured beats; returns the flags and whether tracking may be reported."""
     flags = []
@@ -209,6 +228,7 @@ def _summarise(beats: list[BeatResult], tracking_ok: bool, kind: str, fps: float
         "n_beats": len(beats), "n_complete_beats": len(complete), "beat_source": beat_source,
         "heart_rate_bpm_measured": hr, "regional_strain_pct": regional,
         "time_to_peak_ms": med("time_to_peak_ms", tracking_ok),
+        **{k: med(k) for k in _DIMENSIONS},
     }
     summary.update(_intervals(summary, beats, tracking_ok))
     return summary, f1 + f2 + f3 + f4
@@ -252,9 +272,13 @@ def _landmarks(contours: list[LVContour | None]) -> tuple[dict[str, np.ndarray],
     return {"apex_px": apex, "hinges_px": hinges}, flags
 
 
+# PLAX dimensions (echoquant.quant.plax), medians over beats; empty for other views.
+_DIMENSIONS = ("lvidd_mm", "lvids_mm", "fs_pct", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "lv_length_mm",
+               "lv_length_es_mm")
+
 _SUMMARY_VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "gls_midwall_pct",
                    "gls_tracking_only_pct", "lvef_sd_pct", "gls_sd_pct", "heart_rate_bpm_measured", "time_to_peak_ms",
-                   *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")))
+                   *(f"{v}_ci_{s}" for v in ("lvef", "gls", "edv", "esv") for s in ("low", "high")), *_DIMENSIONS)
 
 
 def _gate(cine: EchoCine, seg: Segmentation, cavity: np.ndarray, contours: list, transducer: np.ndarray | None,
@@ -391,7 +415,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
             return _not_measured(flags, names, gate, species_info)
         result = quantify_sax(cine, seg, cavity, spacing=spacing, r_wave_frames=_r_wave_frames(cine), flags=flags,
                               names=names, view=view, gate_features={**gate.features, **shape_features},
-                              max_beats=max_beats, beats=reader_beats)
+                              max_beats=max_beats, beats=reader_beats, track=track)
         result.summary.update(species_info)
         return result
     hint = transducer if (view["view"] or "A4C") in _APICAL else None
@@ -428,6 +452,9 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         tracks.append(tracked)
         beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated, seg.lv_area_levels))
 
+    if view["view"] == "PLAX":
+        for b, r in zip(beats, beat_results):
+            _plax_beat(r, b, contours, cavity, seg.labels, spacing)
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
     qc += check_interval_width(summary)

@@ -64,6 +64,24 @@ class BeatResult:
     esa_mm2: float | None = None
     fac_pct: float | None = None
     fac_seg_spread_pct: float | None = None
+    # Parasternal dimensions (PLAX: echoquant.quant.plax; SAX: echoquant.quant.saxmotion),
+    # mm (None uncalibrated; FS is a ratio and always given), named as M-mode names them.
+    lvidd_mm: float | None = None
+    lvids_mm: float | None = None
+    fs_pct: float | None = None
+    ivsd_mm: float | None = None
+    ivss_mm: float | None = None
+    lvpwd_mm: float | None = None
+    lvpws_mm: float | None = None
+    lv_length_mm: float | None = None
+    lv_length_es_mm: float | None = None
+    # Short-axis mechanics: circumferential (tracking) and radial (wall thickness) strain,
+    # per segment circumferential strain and thickening, ED epicardial area (for LV mass).
+    gcs_pct: float | None = None
+    grs_pct: float | None = None
+    segment_circumferential_strain_pct: dict[str, float | None] = field(default_factory=dict)
+    segment_thickening_pct: dict[str, float | None] = field(default_factory=dict)
+    epi_eda_mm2: float | None = None
 
 
 @dataclass

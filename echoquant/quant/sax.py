@@ -24,7 +24,8 @@ from echoquant.quant.intervals import INTERVAL_MODELS, finite_median, finite_sd,
 from echoquant.quant.qc import check_confidence, check_interval_width, plausible
 from echoquant.quant.result import BeatResult, QuantResult
 from echoquant.quant.view import CavityBorder
-from echoquant.segment.result import AREA_LEVELS, Segmentation
+from echoquant.quant.saxmotion import SaxBeatMotion, sax_beat_motion, sax_wall_motion
+from echoquant.segment.result import AREA_LEVELS, LV_MYOCARDIUM, Segmentation
 
 __all__ = ["SAX_SEGMENT_NAMES", "SAX_SUMMARY_KEYS", "cavity_areas", "fac_spread", "quantify_sax"]
 
@@ -62,9 +63,52 @@ def _beat(b: Beat, area: np.ndarray, levels: np.ndarray | None, calibrated: bool
                       fac_seg_spread_pct=None if levels is None else fac_spread(levels[b.ed], levels[b.es]))
 
 
+def _motions(frames: np.ndarray, cavity: np.ndarray, seg: Segmentation, beats: list[Beat],
+             results: list[BeatResult], spacing: tuple[float, float] | None, names: tuple[str, ...],
+             track: bool) -> list[SaxBeatMotion]:
+    """Each beat's dimensions and mechanics, written into its BeatResult too."""
+    myo = seg.labels == LV_MYOCARDIUM
+    out = []
+    mm = spacing is not None
+    for b, r in zip(beats, results):
+        m = sax_beat_motion(frames, cavity, myo, b, spacing, track)
+        if m is None:
+            continue
+        out.append(m)
+        r.lvidd_mm, r.lvids_mm = (m.lvidd, m.lvids) if mm else (None, None)
+        r.fs_pct, r.gcs_pct, r.grs_pct = m.fs_pct, m.gcs_pct, m.grs_pct
+        r.fb_failure = m.fb_failure
+        r.segment_circumferential_strain_pct = dict(zip(names, m.segment_strain_pct))
+        r.segment_thickening_pct = dict(zip(names, m.segment_thickening_pct))
+        r.epi_eda_mm2 = m.epi_area_ed if mm else None
+    return out
+
+
+def _motion_summary(results: list[BeatResult], motions: list[SaxBeatMotion], names: tuple[str, ...],
+                    calibrated: bool) -> dict:
+    """Medians over beats of the SAX dimensions and mechanics, and the wall motion."""
+    def med(key: str) -> float | None:
+        return finite_median([getattr(r, key) for r in results])
+
+    fb = [m.fb_failure for m in motions if m.fb_failure is not None]
+    tracking_ok = not fb or float(np.mean(fb)) <= 0.3
+    motion = sax_wall_motion(motions, names, calibrated).to_dict()
+    return {
+        "lvidd_mm": med("lvidd_mm"), "lvids_mm": med("lvids_mm"), "fs_pct": med("fs_pct"),
+        "gcs_pct": med("gcs_pct") if tracking_ok else None, "grs_pct": med("grs_pct"),
+        "epi_eda_mm2": med("epi_eda_mm2"),
+        "regional_strain_pct": {n: finite_median([r.segment_circumferential_strain_pct.get(n) for r in results])
+                                for n in names} if tracking_ok else {},
+        "segment_thickening_pct": {n: finite_median([r.segment_thickening_pct.get(n) for r in results])
+                                   for n in names},
+        "wall_motion": motion.pop("segments"), **motion,
+    }
+
+
 def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[float, float] | None,
                  r_wave_frames: np.ndarray | None, flags: list[str], names: tuple[str, ...], view: dict,
-                 gate_features: dict, max_beats: int | None = None, beats: list[Beat] | None = None) -> QuantResult:
+                 gate_features: dict, max_beats: int | None = None, beats: list[Beat] | None = None,
+                 track: bool = True) -> QuantResult:
     """Measure a short-axis loop (see the module docstring).
 
     Args:
@@ -80,6 +124,7 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         gate_features: the LV-view gate's features.
         max_beats: measure at most this many beats.
         beats: a reader's beats (ED/ES frames) instead of those found on the area curve.
+        track: track the border for circumferential strain (:mod:`echoquant.quant.saxmotion`).
     """
     calibrated = spacing is not None
     area = cavity_areas(cavity, spacing)
@@ -89,6 +134,7 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         beats, source = detect_beats(area, cine.fps, cine.heart_rate_bpm, r_wave_frames)
     beats = [b for b in beats if np.isfinite(area[b.ed]) and np.isfinite(area[b.es])][:max_beats]
     results = [_beat(b, area, seg.lv_area_levels, calibrated) for b in beats]
+    motions = _motions(cine.frames, cavity, seg, beats, results, spacing, names, track)
     qc = [] if results else [make_flag("too_few_beats", "no end-diastole followed by end-systole was found; FAC is "
                                                          "not reported (record at least one full beat)")]
     qc += check_confidence(seg.confidence(), [b.ed for b in beats] + [b.es for b in beats])
@@ -104,10 +150,9 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
         "eda_mm2": finite_median([r.eda_mm2 for r in results]), "esa_mm2": finite_median([r.esa_mm2 for r in results]),
         "fac_pct": fac, "fac_sd_pct": finite_sd([r.fac_pct for r in results]), "fac_ci_low": lo, "fac_ci_high": hi,
         "n_beats": len(results), "n_complete_beats": len(complete), "beat_source": source,
-        "heart_rate_bpm_measured": hr, "regional_strain_pct": {}, "wall_motion": [], "wmsi": None,
-        "akinetic_extent_pct": None, "thinnest_wall_ed_mm": None, "n_segments_assessable": 0,
-        **view, "lv_view": gate_features,
+        "heart_rate_bpm_measured": hr, "regional_strain_pct": {}, **view, "lv_view": gate_features,
     })
+    summary.update(_motion_summary(results, motions, names, calibrated))
     qc += check_interval_width(summary)
     unit = "mm2" if calibrated else "px2"
     borders = [CavityBorder.of(c) for c in cavity]

@@ -22,6 +22,26 @@ Rules, stated once:
 * **Intervals**: biplane half-width = half the root sum of squares of the two
   clips' half-widths (the biplane volume averages the two views' errors);
   single-plane: the clip's interval.
+
+Parasternal (preclinical) studies, those with a PLAX or SAX loop and no apical pair:
+
+* **Best clips**: the best PLAX loop (as above, by its LVEF interval), the best SAX loop
+  (by its FAC interval) and the best M-mode strip (passes QC, then the most beats).
+* **Method**: ``bullet`` when the PLAX and SAX loops both pass QC and are calibrated:
+  EDV = 5/6 EDA L_ED, ESV = 5/6 ESA L_ES, LVEF from them, and the area-length LV mass
+  from the SAX epicardial and endocardial ED areas and the PLAX ED length
+  (:mod:`echoquant.quant.bullet`); each loop's own beats, median values. Else
+  ``single_plane_plax`` (the PLAX loop's method-of-disks values, flagged
+  ``bullet_view_missing`` or ``bullet_qc``), else ``none`` (no LVEF; a SAX loop's FAC
+  and strain are still given).
+* **Side by side**: FAC, GCS, GRS, areas and the SAX wall motion from the SAX loop; GLS
+  and the long-axis length from the PLAX loop; the M-mode strip's FS, Teichholz LVEF and
+  cube-formula mass (``fs_mmode_pct``, ``lvef_teichholz_pct``, ``lv_mass_mmode_mg``).
+  ``fs_pct`` is the M-mode FS when there is a strip, else the SAX 2-D FS, else the PLAX
+  2-D FS (``fs_source`` says which). ``akinetic_extent_pct`` and ``wmsi`` are the SAX
+  loop's (the section through the infarct), else the PLAX loop's.
+* **Interval of the bullet LVEF**: LVEF = 1 - (1 - FAC) L_ES / L_ED, so its half-width is
+  the SAX loop's FAC half-width times L_ES / L_ED (the length's own error is left out).
 """
 
 from __future__ import annotations
@@ -34,14 +54,23 @@ from typing import Any
 import numpy as np
 
 from echoquant.flags import make_flag
+from echoquant.quant.bullet import area_length_mass_mg, bullet_volume_ml
 from echoquant.quant.contour import N_PER_SIDE, LVContour
 from echoquant.quant.volumes import biplane_volume_ml
 
-__all__ = ["STUDY_COLUMNS", "STUDY_METHODS", "StudyClip", "StudyResult", "choose_clip", "group_studies",
-           "studies_from_records", "study_key", "study_result"]
+__all__ = ["PARASTERNAL_VALUES", "STUDY_COLUMNS", "STUDY_METHODS", "StudyClip", "StudyResult", "choose_clip",
+           "group_studies", "parasternal_study", "studies_from_records", "study_key", "study_result"]
 
-STUDY_METHODS = ("biplane", "single_plane_a4c", "single_plane_a2c", "none")
+STUDY_METHODS = ("biplane", "single_plane_a4c", "single_plane_a2c", "bullet", "single_plane_plax", "none")
 _VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct")
+# What parasternal studies use of each clip's row.
+_EXTRA = ("mode", "species", "lv_length_mm", "lv_length_es_mm", "eda_mm2", "esa_mm2", "epi_eda_mm2", "fac_pct",
+          "fac_ci_low", "fac_ci_high", "gcs_pct", "grs_pct", "fs_pct", "lvidd_mm", "lvids_mm", "akinetic_extent_pct",
+          "wmsi", "lvef_teichholz_pct", "lv_mass_mg", "lv_mass_g")
+# Study values of parasternal studies (beside _VALUES).
+PARASTERNAL_VALUES = ("fac_pct", "gcs_pct", "grs_pct", "eda_mm2", "esa_mm2", "lv_length_mm", "lv_mass_mg",
+                      "lv_mass_g", "fs_pct", "fs_source", "lvidd_mm", "lvids_mm", "akinetic_extent_pct", "wmsi",
+                      "fs_mmode_pct", "lvef_teichholz_pct", "lv_mass_mmode_mg", "lvef_plax_pct", "edv_ul", "esv_ul")
 
 
 @dataclass
@@ -57,6 +86,7 @@ class StudyClip:
     beats: list[dict[str, Any]] = field(default_factory=list)
     ids: dict[str, str | None] = field(default_factory=dict)
     n_beats: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> StudyClip | None:
@@ -77,7 +107,7 @@ class StudyClip:
                    intervals={k: (row.get(f"{k.split('_')[0]}_ci_low"), row.get(f"{k.split('_')[0]}_ci_high"))
                               for k in _VALUES},
                    spacing_mm=spacing, beats=list(result.get("beat_contours_px") or []), ids=ids,
-                   n_beats=int(row.get("n_beats") or 0))
+                   n_beats=int(row.get("n_beats") or 0), extra={k: row.get(k) for k in _EXTRA})
 
     def half_width(self, key: str) -> float | None:
         lo, hi = self.intervals.get(key, (None, None))
@@ -109,7 +139,7 @@ class StudyResult:
             name = key.split("_")[0]
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = self.intervals.get(key, (None, None))
         out.update(self.single_plane)
-        for view in ("a4c", "a2c"):
+        for view in ("a4c", "a2c", "plax", "sax", "mmode"):
             c = self.clips.get(view.upper())
             out[f"{view}_path"] = None if c is None else c.path
             out[f"{view}_sop_uid"] = None if c is None else c.ids.get("sop_uid")
@@ -126,6 +156,11 @@ STUDY_COLUMNS = [
     "lvef_a4c_pct", "lvef_a2c_pct", "edv_a4c_ml", "edv_a2c_ml", "esv_a4c_ml", "esv_a2c_ml",
     "a4c_path", "a4c_sop_uid", "a4c_clip_id", "a2c_path", "a2c_sop_uid", "a2c_clip_id",
     "n_clips", "qc_pass", "qc_flags",
+    # Parasternal (preclinical) studies: bullet volumes and LVEF in lvef_pct/edv_ml/esv_ml
+    # (method = bullet), area-length LV mass, SAX FAC and strain, FS, M-mode side by side.
+    *PARASTERNAL_VALUES,
+    "plax_path", "plax_sop_uid", "plax_clip_id", "sax_path", "sax_sop_uid", "sax_clip_id", "mmode_path",
+    "mmode_sop_uid", "mmode_clip_id",
 ]
 
 
@@ -201,9 +236,119 @@ def _mean_gls(clips: list[StudyClip]) -> float | None:
     return float(np.mean(g)) if g else None
 
 
+def _best(clips: list[StudyClip], view: str, key: str) -> StudyClip | None:
+    """The best clip of a parasternal view by the interval of ``key`` (see the rules)."""
+    cand = [c for c in clips if c.view == view and c.extra.get("mode") != "mmode" and c.extra.get(key) is not None]
+    if not cand:
+        return None
+
+    def width(c: StudyClip) -> float:
+        lo, hi = c.extra.get("fac_ci_low"), c.extra.get("fac_ci_high")
+        return float(hi - lo) if lo is not None and hi is not None else np.inf
+
+    return min(cand, key=lambda c: (not c.qc_pass, width(c), -c.n_beats, c.path))
+
+
+def _mmode(clips: list[StudyClip]) -> StudyClip | None:
+    cand = [c for c in clips if c.extra.get("mode") == "mmode" and c.extra.get("fs_pct") is not None]
+    return min(cand, key=lambda c: (not c.qc_pass, -c.n_beats, c.path)) if cand else None
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _bullet(plax: StudyClip, sax: StudyClip) -> dict[str, float | None] | None:
+    """Bullet EDV/ESV/LVEF and area-length mass of a PLAX and a SAX loop, or None
+    without the areas and lengths (uncalibrated)."""
+    led, les = _num(plax.extra.get("lv_length_mm")), _num(plax.extra.get("lv_length_es_mm"))
+    eda, esa = _num(sax.extra.get("eda_mm2")), _num(sax.extra.get("esa_mm2"))
+    if None in (led, les, eda, esa) or plax.spacing_mm is None or sax.spacing_mm is None:
+        return None
+    edv, esv = bullet_volume_ml(eda, led), bullet_volume_ml(esa, les)
+    epi = _num(sax.extra.get("epi_eda_mm2"))
+    mass = area_length_mass_mg(epi, eda, led) if epi is not None and epi >= eda else None
+    return {"edv_ml": edv, "esv_ml": esv, "lvef_pct": 100.0 * (edv - esv) / edv if edv > 0 else None,
+            "lv_mass_mg": mass}
+
+
+def _side_by_side(plax: StudyClip | None, sax: StudyClip | None, mm: StudyClip | None) -> dict[str, Any]:
+    """FAC, strain, FS, wall motion and M-mode values beside the study's LVEF."""
+    def of(c: StudyClip | None, k: str) -> Any:
+        return None if c is None else c.extra.get(k)
+
+    fs_from = next(((name, c) for name, c in (("mmode", mm), ("sax", sax), ("plax", plax))
+                    if of(c, "fs_pct") is not None), (None, None))
+    wall = sax if of(sax, "akinetic_extent_pct") is not None else plax
+    out = {"fac_pct": of(sax, "fac_pct"), "gcs_pct": of(sax, "gcs_pct"), "grs_pct": of(sax, "grs_pct"),
+           "eda_mm2": of(sax, "eda_mm2"), "esa_mm2": of(sax, "esa_mm2"), "lv_length_mm": of(plax, "lv_length_mm"),
+           "fs_pct": of(fs_from[1], "fs_pct"), "fs_source": fs_from[0],
+           "lvidd_mm": of(fs_from[1], "lvidd_mm"), "lvids_mm": of(fs_from[1], "lvids_mm"),
+           "akinetic_extent_pct": of(wall, "akinetic_extent_pct"), "wmsi": of(wall, "wmsi"),
+           "fs_mmode_pct": of(mm, "fs_pct"), "lvef_teichholz_pct": of(mm, "lvef_teichholz_pct"),
+           "lv_mass_mmode_mg": of(mm, "lv_mass_mg"), "lvef_plax_pct": None if plax is None else plax.values.get("lvef_pct")}
+    return out
+
+
+def parasternal_study(key: str, clips: list[StudyClip]) -> StudyResult:
+    """Study-level values of a parasternal study (see the module's rules)."""
+    plax, sax, mm = choose_clip(clips, "PLAX"), _best(clips, "SAX", "fac_pct"), _mmode(clips)
+    flags: list[str] = []
+    chosen = {"PLAX": plax, "SAX": sax, "MMODE": mm}
+    values: dict[str, Any] = dict.fromkeys(_VALUES)
+    intervals: dict[str, tuple[float | None, float | None]] = {}
+    method = "none"
+    if plax is not None and sax is not None and plax.qc_pass and sax.qc_pass:
+        bullet = _bullet(plax, sax)
+        if bullet is not None:
+            method = "bullet"
+            values.update(bullet)
+            values["gls_pct"] = plax.values.get("gls_pct")
+            intervals["lvef_pct"] = _bullet_interval(bullet["lvef_pct"], plax, sax)
+        else:
+            flags.append(make_flag("bullet_needs_calibration", "a PLAX or SAX loop has no trusted calibration "
+                                                              "or no length/areas: single-plane PLAX values"))
+    elif plax is None or sax is None:
+        missing = "SAX" if plax is not None else "PLAX" if sax is not None else "PLAX and SAX"
+        flags.append(make_flag("bullet_view_missing", f"no {missing} loop in this study: "
+                                                      + ("single-plane PLAX values" if plax else "no LVEF")))
+    else:
+        flags.append(make_flag("bullet_qc", "the PLAX or SAX loop fails QC: single-plane PLAX values"))
+    if method == "none" and plax is not None and plax.values.get("lvef_pct") is not None:
+        method = "single_plane_plax"
+        values.update(plax.values)
+        intervals = dict(plax.intervals)
+    values.update(_side_by_side(plax, sax, mm))
+    species = next((c.extra.get("species") for c in (plax, sax, mm) if c is not None and c.extra.get("species")), None)
+    if species == "human" and values.get("lv_mass_mg") is not None:
+        values["lv_mass_g"], values["lv_mass_mg"] = values["lv_mass_mg"] / 1000.0, None
+    if species in ("mouse", "rat") and values.get("edv_ml") is not None:
+        values["edv_ul"] = 1000.0 * values["edv_ml"]
+        values["esv_ul"] = None if values.get("esv_ml") is None else 1000.0 * values["esv_ml"]
+    used = [c for c in (plax, sax, mm) if c is not None]
+    qc = bool(used) and all(c.qc_pass for c in used)
+    return StudyResult(key, method, values, intervals, {}, chosen, len(clips), qc, flags)
+
+
+def _bullet_interval(lvef: float | None, plax: StudyClip, sax: StudyClip) -> tuple[float | None, float | None]:
+    lo, hi = _num(sax.extra.get("fac_ci_low")), _num(sax.extra.get("fac_ci_high"))
+    led, les = _num(plax.extra.get("lv_length_mm")), _num(plax.extra.get("lv_length_es_mm"))
+    if lvef is None or lo is None or hi is None or not led or les is None:
+        return None, None
+    half = (hi - lo) / 2 * les / led
+    return max(0.0, lvef - half), min(100.0, lvef + half)
+
+
 def study_result(key: str, clips: list[StudyClip]) -> StudyResult:
     """Study-level values of one study's clips (see the module's rules)."""
     a4c, a2c = choose_clip(clips, "A4C"), choose_clip(clips, "A2C")
+    parasternal = any(c.view in ("PLAX", "SAX") or c.extra.get("mode") == "mmode" for c in clips)
+    if parasternal and a4c is None and a2c is None:
+        return parasternal_study(key, clips)
     single = {f"{v}_{view.lower()}_{u}": (None if c is None else c.values.get(f"{v}_{u}"))
               for view, c in (("A4C", a4c), ("A2C", a2c)) for v, u in (("lvef", "pct"), ("edv", "ml"), ("esv", "ml"))}
     flags: list[str] = []

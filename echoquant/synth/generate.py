@@ -647,9 +647,34 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
                                                   SEGMENT_NAMES[params.view], params.spacing_mm).to_dict()
     truth["kinesis_applied"] = list(motion.kinesis.factors)
     truth["kinesis_softening"] = kinesis_factor
+    if params.view == "PLAX":
+        truth.update(plax_truth(endo_px, epi_px, ed_all[pairs], es_all[pairs], params.spacing_mm))
     curves.update(systolic_fraction=f_t, probe_motion=probe_track, endo_contour_px=endo_px, epi_contour_px=epi_px,
                   times_ms=times * 1000.0)
     return SynthCase(rgb, label_maps, sector, truth, curves, params, motion, placement, imager)
+
+
+def plax_truth(endo_px: np.ndarray, epi_px: np.ndarray, ed: np.ndarray, es: np.ndarray, spacing_mm: float
+               ) -> dict[str, float]:
+    """PLAX dimensions of the exact contours (:mod:`echoquant.quant.plax` definitions),
+    means over the loop's beats: LVIDd/s, FS, septal and posterior wall at ED/ES, long-axis
+    length at ED/ES (mm)."""
+    from echoquant.quant.plax import plax_dimensions
+
+    def dims(i: int):  # noqa: ANN202
+        return plax_dimensions(endo_px[i] * spacing_mm, epi_px[i] * spacing_mm)
+
+    rows = []
+    for a, b in zip(ed, es):
+        d, s = dims(int(a)), dims(int(b))
+        if d is None or s is None:
+            continue
+        rows.append({"lvidd_mm": d.lvid, "lvids_mm": s.lvid, "fs_pct": 100.0 * (d.lvid - s.lvid) / d.lvid,
+                     "ivsd_mm": d.ivs, "ivss_mm": s.ivs, "lvpwd_mm": d.lvpw, "lvpws_mm": s.lvpw,
+                     "lv_length_mm": d.length, "lv_length_es_mm": s.length})
+    if not rows:
+        return {}
+    return {k: float(np.mean([r[k] for r in rows if r[k] is not None])) for k in rows[0]}
 
 
 def _screen(frames: np.ndarray, label_maps: np.ndarray, imager: Imager, params: CaseParams,

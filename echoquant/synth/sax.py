@@ -33,12 +33,27 @@ from echoquant.synth.heart import HeartMotion, LVShape
 from echoquant.synth.rodent import RodentLook
 from echoquant.synth.scene import Placement, Tissue, smooth_field
 
-__all__ = ["SAX_SEGMENTS", "SAX_SEGMENT_ANGLES_DEG", "SaxMotion", "sax_tissue", "sax_truth", "polygon_area"]
+__all__ = ["SAX_SEGMENTS", "SAX_SEGMENT_ANGLES_DEG", "SaxMotion", "sax_kinesis_of", "sax_tissue", "sax_truth",
+           "polygon_area"]
 
 SAX_SEGMENTS = SAX_SEGMENT_NAMES
 # Segment centres on screen (deg, 0 = screen right, positive turning down = clockwise).
 SAX_SEGMENT_ANGLES_DEG = (-90.0, -30.0, 30.0, 90.0, 150.0, -150.0)
 SAX_LEVEL = 0.55  # fraction of the long axis from the apex (mid-papillary)
+
+
+def sax_kinesis_of(kinesis: tuple[float, ...], thin: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The mid-papillary section of a long-axis heart: its kinesis and thinned segments in
+    SAX order. An infarct (any long-axis segment below half of normal) is taken to be a
+    LAD ligation: the anterior and anterolateral segments move as the infarcted
+    long-axis segments do on average (and are thinned if those are); the rest is normal."""
+    k = np.asarray(kinesis, dtype=np.float64)
+    abnormal = k < 0.5
+    out = np.ones(6)
+    if not abnormal.any():
+        return tuple(float(x) for x in out), ()
+    out[[0, 1]] = float(k[abnormal].mean())
+    return tuple(float(x) for x in out), ((0, 1) if thin else ())
 
 
 def polygon_area(points: np.ndarray) -> float:
@@ -224,6 +239,21 @@ def sax_specular(p: np.ndarray, q: np.ndarray, labels: np.ndarray, sax: SaxMotio
     return gain
 
 
+def _wall_motion(strain: np.ndarray, excursion: np.ndarray, thickening: np.ndarray, ed_thickness: np.ndarray,
+                 ed_arc: np.ndarray) -> dict:
+    """The rule of :func:`echoquant.quant.saxmotion.sax_wall_motion` on the true segment values."""
+    from echoquant.quant.wallmotion import WALL_MOTION_SCORES, SegmentMotion, WallMotion, kinesis_index, \
+        wall_motion_class
+
+    segs = []
+    for k, name in enumerate(SAX_SEGMENTS):
+        index, _ = kinesis_index(float(strain[k]), float(excursion[k]), float(thickening[k]))
+        cls = wall_motion_class(index)
+        segs.append(SegmentMotion(name, cls, WALL_MOTION_SCORES.get(cls), index, float(strain[k]), float(excursion[k]),
+                                  float(thickening[k]), float(ed_thickness[k]), float(ed_arc[k])))
+    return WallMotion(segs).to_dict()
+
+
 def sax_truth(sax: SaxMotion, f_t: np.ndarray, ed: np.ndarray, es: np.ndarray) -> tuple[dict, dict]:
     """Scalar truth and per-frame curves of a SAX loop.
 
@@ -231,7 +261,9 @@ def sax_truth(sax: SaxMotion, f_t: np.ndarray, ed: np.ndarray, es: np.ndarray) -
     ED centroid (where an M-mode cursor crosses a SAX); ``gcs`` the change of the
     endocardial perimeter; ``grs`` the change of the mean wall thickness (epicardial
     minus endocardial radius along each material ray); segment values are the same
-    on the contour points of each 60-degree segment.
+    on the contour points of each 60-degree segment; a segment's excursion is the change
+    of its endocardium's distance from the section's centre; wall-motion classes,
+    WMSI and akinetic extent follow :mod:`echoquant.quant.saxmotion` on those values.
     """
     n = len(f_t)
     theta = np.linspace(-np.pi, np.pi, 180, endpoint=False)
@@ -242,16 +274,21 @@ def sax_truth(sax: SaxMotion, f_t: np.ndarray, ed: np.ndarray, es: np.ndarray) -
     thick = np.zeros((n, 6))
     seg_len = np.zeros((n, 6))
     lvid = np.zeros(n)
+    radius = np.zeros((n, 6))
+    epi_area = np.zeros(n)
     for i, f in enumerate(f_t):
         endo, epi = sax.contours(float(f), 180)
         area[i] = polygon_area(endo)
         d = np.linalg.norm(np.diff(np.vstack([endo, endo[:1]]), axis=0), axis=1)
         perim[i] = d.sum()
         t = np.linalg.norm(epi - endo, axis=1)
+        r = np.linalg.norm(endo, axis=1)  # from the section's centre, which the map keeps fixed
+        epi_area[i] = polygon_area(epi)
         for s_ in range(6):
             sel = seg_of == s_
             thick[i, s_] = t[sel].mean()
             seg_len[i, s_] = d[sel].sum()
+            radius[i, s_] = r[sel].mean()
         # Anterior (theta = -90 deg) and inferior (+90 deg) endocardial points.
         up, down = endo[45], endo[135]
         lvid[i] = float(np.linalg.norm(up - down))
@@ -261,6 +298,9 @@ def sax_truth(sax: SaxMotion, f_t: np.ndarray, ed: np.ndarray, es: np.ndarray) -
     seg_thick = 100.0 * (thick[es] - thick[ed]) / thick[ed]
     seg_strain = 100.0 * (seg_len[es] - seg_len[ed]) / seg_len[ed]
     lvidd, lvids = lvid[ed], lvid[es]
+    seg_excursion = 100.0 * (radius[ed] - radius[es]) / radius[ed]
+    motion = _wall_motion(seg_strain.mean(axis=0), seg_excursion.mean(axis=0), seg_thick.mean(axis=0),
+                          thick[ed].mean(axis=0), seg_len[ed].mean(axis=0))
     truth = {
         "eda_mm2": float(np.mean(area[ed])), "esa_mm2": float(np.mean(area[es])), "fac_pct": float(np.mean(fac)),
         "fac_per_beat_pct": fac.tolist(), "gcs_pct": float(np.mean(gcs)), "grs_pct": float(np.mean(grs)),
@@ -268,7 +308,10 @@ def sax_truth(sax: SaxMotion, f_t: np.ndarray, ed: np.ndarray, es: np.ndarray) -
         "fs_pct": float(np.mean(100.0 * (lvidd - lvids) / lvidd)),
         "segment_thickening_pct": {SAX_SEGMENTS[s]: float(np.mean(seg_thick[:, s])) for s in range(6)},
         "segment_circumferential_strain_pct": {SAX_SEGMENTS[s]: float(np.mean(seg_strain[:, s])) for s in range(6)},
+        "segment_excursion_pct": {SAX_SEGMENTS[s]: float(np.mean(seg_excursion[:, s])) for s in range(6)},
         "segment_kinesis": dict(zip(SAX_SEGMENTS, sax.kinesis)),
+        "epi_eda_mm2": float(np.mean(epi_area[ed])), "wall_motion_sax": motion,
+        "akinetic_extent_pct": motion["akinetic_extent_pct"], "wmsi": motion["wmsi"],
         "segment_names": list(SAX_SEGMENTS),
     }
     curves = {"area_mm2": area, "gcs_curve_pct": 100.0 * (perim - perim[ed[0]]) / perim[ed[0]], "lvid_mm": lvid}

@@ -14,6 +14,7 @@ import numpy as np
 from echoquant._files import write_csv_rows
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
+from echoquant.synth.sax import sax_kinesis_of
 
 __all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "write_params", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT"]
 
@@ -255,6 +256,10 @@ class CohortSpec:
     preset: str = "mouse"
     compression: str = "jpeg"
     overrides: dict[str, Any] = field(default_factory=dict)
+    # One loop per view per subject and timepoint (e.g. ("PLAX", "SAX"): the same heart
+    # seen in both, what the bullet method combines); empty: clips_per_subject loops of
+    # the heart's own view.
+    views: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CohortSpec":
@@ -287,6 +292,20 @@ DEMO_COHORT = CohortSpec(
 # window is sized to the heart: a clip drawn for a smaller heart would not hold it).
 _ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_rate_bpm", "es_phase", "probe",
                    "canvas", "spacing_mm")
+
+
+def _clip_params(spec: CohortSpec, heart: CaseParams, group: GroupSpec, clip_seed: int, view: str | None,
+                 lvef: float, gls: float, frac: float) -> CaseParams:
+    """One loop of a subject's heart at a timepoint: acquisition drawn anew, anatomy kept;
+    a SAX loop of a long-axis heart is its mid-papillary section (:func:`sax_kinesis_of`)."""
+    view = view or heart.view
+    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology, **{**spec.overrides, "view": view})
+    params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
+    kinesis = _kinesis_at(heart.kinesis, group.infarct_change, frac)
+    if view == "SAX" and heart.view != "SAX":
+        kinesis, thin = sax_kinesis_of(kinesis, tuple(heart.shape.get("thin_segments", ())))
+        return replace(params, view="SAX", kinesis=kinesis, shape={**heart.shape, "thin_segments": thin})
+    return replace(params, view=view, kinesis=kinesis)
 
 
 def _kinesis_at(kinesis: tuple[float, ...], change: float, frac: float) -> tuple[float, ...]:
@@ -338,13 +357,11 @@ def write_cohort(out_dir: str | Path, spec: CohortSpec = DEMO_COHORT, *, seed: i
                 frac = ti / max(n_tp - 1, 1)
                 lvef = float(np.clip(lvef0 + frac * group.lvef_change + (srng.normal(0, group.change_sd) if ti else 0), 12, 78))
                 gls = float(np.clip(gls0 + frac * group.gls_change + (srng.normal(0, group.change_sd * 0.4) if ti else 0), -26, -3))
-                for ci in range(spec.clips_per_subject):
+                views = spec.views or (None,) * spec.clips_per_subject
+                for ci, view in enumerate(views):
                     clip_seed = subject_seed * 31 + ti * 1009 + ci * 13 + 5
-                    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology,
-                                         **{**spec.overrides, "view": heart.view})
-                    params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
-                    params = replace(params, kinesis=_kinesis_at(heart.kinesis, group.infarct_change, frac))
-                    name = f"{code}_{tp}_clip{ci + 1}"
+                    params = _clip_params(spec, heart, group, clip_seed, view, lvef, gls, frac)
+                    name = f"{code}_{tp}_{view.lower()}" if view else f"{code}_{tp}_clip{ci + 1}"
                     identity = DicomIdentity(patient_id=code, seed_text=f"cohort-{seed}-{name}",
                                              study_uid=None, extra={"ClinicalTrialTimePointID": tp})
                     jobs.append(_Job(params, str(out / "dicom"), name, spec.compression, identity,
