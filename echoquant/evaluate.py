@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> None:
 
         camus_main(argv[1:])
         return
+    if argv[:1] == ["preclinical"]:
+        from echoquant.preclinical_eval import main as preclinical_main
+
+        preclinical_main(argv[1:])
+        return
     if argv[:1] == ["rodent-real"]:
         from echoquant.rodent_real_eval import main as rodent_main
 

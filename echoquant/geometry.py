@@ -20,6 +20,7 @@ __all__ = [
     "farthest_point_from",
     "resample_polyline",
     "line_crossings",
+    "polygon_centroid",
     "chord_across",
 ]
 
@@ -165,4 +166,16 @@ def chord_across(origin: np.ndarray, direction: np.ndarray, polygon: np.ndarray)
     if not len(neg) or not len(pos):
         return None
     return float(neg.max()), float(pos.min())
+
+
+def polygon_centroid(points: np.ndarray) -> np.ndarray:
+    """Area centroid ``(x, y)`` of a closed polygon (what a filled mask's pixel mean approaches)."""
+    p = np.asarray(points, dtype=np.float64)
+    x, y = p[:, 0], p[:, 1]
+    xn, yn = np.roll(x, -1), np.roll(y, -1)
+    cross = x * yn - xn * y
+    a = cross.sum() / 2.0
+    if abs(a) < 1e-12:
+        return p.mean(axis=0)
+    return np.array([((x + xn) * cross).sum(), ((y + yn) * cross).sum()]) / (6.0 * a)
 

@@ -13,7 +13,10 @@ __all__ = ["ENDPOINTS", "endpoints_in", "exclude", "per_subject"]
 ENDPOINTS = ("lvef_pct", "gls_pct", "edv_ml", "esv_ml", "akinetic_extent_pct", "wmsi", "thinnest_wall_ed_mm",
              # M-mode (issue 18): the preclinical standard endpoints, beside B-mode LVEF (the
              # other M-mode columns, e.g. lvids_mm, ivsd_mm, can be asked for by name)
-             "fs_pct", "lvef_teichholz_pct", "lvidd_mm", "lv_mass_mg", "lv_mass_g")
+             "fs_pct", "lvef_teichholz_pct", "lvidd_mm", "lv_mass_mg", "lv_mass_g",
+             # Parasternal 2-D (issue 33): short-axis FAC and strains; with studies.csv,
+             # lvef_pct is the bullet LVEF and lv_mass_mg the area-length mass
+             "fac_pct", "gcs_pct", "grs_pct", "lv_mass_mmode_mg")
 
 
 def endpoints_in(df: pd.DataFrame, requested: list[str] | None = None) -> list[str]:

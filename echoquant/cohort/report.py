@@ -25,12 +25,13 @@ __all__ = ["CURVE_POINTS", "CohortReport", "figure_pngs", "figures", "load_strai
 CURVE_POINTS = 50
 _LABELS = {"lvef_pct": "LVEF (%)", "gls_pct": "GLS (%)", "edv_ml": "EDV (mL)", "esv_ml": "ESV (mL)",
            "akinetic_extent_pct": "akinetic/dyskinetic extent (%)", "wmsi": "wall motion score index",
-           "thinnest_wall_ed_mm": "thinnest ED wall (mm)", "fs_pct": "FS, M-mode (%)",
+           "thinnest_wall_ed_mm": "thinnest ED wall (mm)", "fs_pct": "FS (%)",
            "lvef_teichholz_pct": "LVEF Teichholz, M-mode (%)", "lvidd_mm": "LVIDd (mm)", "lv_mass_mg": "LV mass (mg)",
-           "lv_mass_g": "LV mass (g)"}
+           "lv_mass_g": "LV mass (g)", "fac_pct": "FAC, SAX (%)", "gcs_pct": "GCS, SAX (%)", "grs_pct": "GRS, SAX (%)",
+           "lv_mass_mmode_mg": "LV mass, M-mode (mg)"}
 # Endpoints plotted first (at most eight panels).
-_FIGURE_FIRST = ("lvef_pct", "gls_pct", "fs_pct", "lvef_teichholz_pct", "akinetic_extent_pct", "wmsi", "edv_ml",
-                 "esv_ml")
+_FIGURE_FIRST = ("lvef_pct", "fs_pct", "fac_pct", "gcs_pct", "lv_mass_mg", "akinetic_extent_pct", "gls_pct",
+                 "lvef_teichholz_pct", "wmsi", "edv_ml", "esv_ml")
 # Segment positions of the six-segment model in contour order (names differ by view).
 _POSITIONS = ("basal L", "mid L", "apical L", "apical R", "mid R", "basal R")
 _ABNORMAL = {"hypokinetic": 0.35, "akinetic": 0.7, "dyskinetic": 1.0}  # bar shade per class
@@ -309,7 +310,11 @@ def _level_sentence(level: str) -> str:
     if level == "study":
         return ("Values are study-level (studies.csv): LVEF and volumes by the biplane method of disks from each "
                 "study's best apical 4- and 2-chamber loops, single plane where a study lacks one of them (the "
-                "method column says which); GLS is the mean of the two views.")
+                "method column says which); GLS is the mean of the two views. Parasternal (preclinical) studies: "
+                "LVEF and volumes by the bullet method (5/6 x short-axis area x long-axis length, at ED and ES) from "
+                "the PLAX and SAX loops, LV mass by the area-length method (1.05 mg/mm3), FAC, GCS and GRS from the "
+                "SAX loop, FS from the M-mode strip (else the SAX loop), the PLAX loop's single-plane values where "
+                "a SAX loop is missing.")
     return "Values are per clip (single-plane method of disks from each loop, results.csv)."
 
 

@@ -36,7 +36,9 @@ LABELS = {"background": 0, "lv_cavity": 1, "lv_myocardium": 2, "la": 3}
 # trabecular specks in the rodent PLAX cavity, optional aortic root, wider echo ranges,
 # parasternal speckle as elongated across the beam as real 40 MHz frames' (lateral PSF).
 # 5: EKV-style parasternal loops (one cycle at 1,000 frames/s) in 15 % of cases.
-GENERATOR_VERSION = 5
+# 6: SAX sections turned by a third of the sampled tilt (anterior up, as displayed);
+#    truth of PLAX dimensions, SAX LVID along the beam, SAX wall motion, epicardial area.
+GENERATOR_VERSION = 6
 
 
 @dataclass
@@ -799,6 +801,7 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
     if not ok.any():
         raise ValueError(f"case {params.seed}: no ED->ES pair inside the loop; increase n_beats")
     truth, sax_curves = sax_truth(sax, f_t, ed_all[ok], es_all[ok])
+    truth.update(_beam_lvid(endo_px * params.spacing_mm, ed_all[ok], es_all[ok]))
     nan = float("nan")
     truth.update({
         "lvef_pct": nan, "gls_pct": nan, "gls_midwall_pct": nan, "edv_ml": nan, "esv_ml": nan,
@@ -814,6 +817,25 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
     return SynthCase(rgb, label_maps, sector, truth, curves, params, sax, placement, imager)
 
 
+def _beam_lvid(endo_mm: np.ndarray, ed: np.ndarray, es: np.ndarray) -> dict[str, float]:
+    """SAX LVIDd/s and FS as :mod:`echoquant.quant.saxmotion` defines them: the cavity's
+    chord along the beam (screen vertical) through the ED centroid, on the exact border."""
+    from echoquant.geometry import chord_across, polygon_centroid
+
+    down = np.array([0.0, 1.0])
+    d, s = [], []
+    for a, b in zip(ed, es):
+        centre = polygon_centroid(endo_mm[int(a)])
+        ca, cb = chord_across(centre, down, endo_mm[int(a)]), chord_across(centre, down, endo_mm[int(b)])
+        if ca is not None and cb is not None:
+            d.append(ca[1] - ca[0])
+            s.append(cb[1] - cb[0])
+    if not d:
+        return {}
+    d, s = np.array(d), np.array(s)
+    return {"lvidd_mm": float(d.mean()), "lvids_mm": float(s.mean()), "fs_pct": float(np.mean(100 * (d - s) / d))}
+
+
 def _fit_sax(params: CaseParams, sax: SaxMotion, probe: Probe) -> Placement:
     """Place the section centre where the sampled placement asks, moved inward just
     enough that the epicardium stays inside the image (with a margin)."""
@@ -823,4 +845,6 @@ def _fit_sax(params: CaseParams, sax: SaxMotion, probe: Probe) -> Placement:
     x = float(np.clip(want.apex_x_mm, -half + 1.15 * r, half - 1.15 * r)) if half > 1.15 * r else 0.0
     top = probe.window_top_mm + 1.1 * r + 0.5
     z = float(np.clip(want.apex_z_mm, top, max(top, 0.97 * probe.depth_mm - 1.1 * r)))
-    return Placement(x, z, want.tilt_deg, False)
+    # Short axes are displayed anterior up, septum left; the probe's rotation about the
+    # beam turns the section a little (a third of the sampled long-axis tilt, <= ~8 deg).
+    return Placement(x, z, want.tilt_deg / 3.0, False)

@@ -16,8 +16,11 @@ from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
 from echoquant.synth.sax import sax_kinesis_of
 
-__all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "write_params", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT"]
+__all__ = ["TRUTH_COLUMNS", "write_case", "write_suite", "write_params", "CohortSpec", "GroupSpec", "write_cohort", "DEMO_COHORT",
+           "heart_in_view"]
 
+_PARASTERNAL_TRUTH = ("lvidd_mm", "lvids_mm", "fs_pct", "ivsd_mm", "lvpwd_mm", "lv_length_mm", "lv_length_es_mm",
+                      "eda_mm2", "esa_mm2", "fac_pct", "gcs_pct", "grs_pct", "epi_eda_mm2")
 TRUTH_COLUMNS = [
     "file", "subject_id", "group", "timepoint", "view", "lvef_pct", "gls_pct", "edv_ml", "esv_ml",
     "ed_frame", "es_frame", "gls_midwall_pct", "species", "pathology", "fps", "heart_rate_bpm",
@@ -25,6 +28,9 @@ TRUTH_COLUMNS = [
     # Added with wall motion (issue 19): the exact wall motion of the loop, segments in
     # screen order (the screen-left wall first, apex up), as a measured contour runs.
     "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "wall_motion_classes", "wall_motion_segments",
+    # Added with preclinical endpoints (issue 33): PLAX dimensions (quant.plax definitions),
+    # SAX areas, FAC, LVID/FS along the beam, strains and ED epicardial area (quant.saxmotion).
+    *_PARASTERNAL_TRUTH,
 ]
 
 
@@ -88,7 +94,8 @@ def write_case(case: SynthCase, out_dir: str | Path, name: str, *, compression: 
         "gls_midwall_pct": round(t["gls_midwall_pct"], 4), "species": p.species, "pathology": p.pathology,
         "fps": round(p.fps, 4), "heart_rate_bpm": round(p.heart_rate_bpm, 3), "spacing_mm": round(p.spacing_mm, 6),
         "n_frames": int(case.frames.shape[0]), "compression": compression, "seed": p.seed, "labels": labels_path.name,
-        **_wall_motion_cells(t.get("wall_motion")),
+        **_wall_motion_cells(t.get("wall_motion") or t.get("wall_motion_sax")),
+        **{k: round(float(t[k]), 5) for k in _PARASTERNAL_TRUTH if t.get(k) is not None and np.isfinite(t[k])},
     }
 
 
@@ -284,8 +291,10 @@ DEMO_COHORT = CohortSpec(
     mmode_per_subject=1,
     preset="mouse",
     compression="jpeg",
-    # Parasternal long axis, the view of the Vevo "LV trace" (issue 32).
+    # Parasternal long axis, the view of the Vevo "LV trace" (issue 32), and the
+    # mid-papillary short axis of the same heart (issue 33): the standard preclinical panel.
     overrides={"view": "PLAX"},
+    views=("PLAX", "SAX"),
 )
 
 # A subject's heart, and the depth and width its images are taken at (a parasternal
@@ -294,18 +303,30 @@ _ANATOMY_FIELDS = ("species", "view", "shape", "kinesis", "pathology", "heart_ra
                    "canvas", "spacing_mm")
 
 
-def _clip_params(spec: CohortSpec, heart: CaseParams, group: GroupSpec, clip_seed: int, view: str | None,
-                 lvef: float, gls: float, frac: float) -> CaseParams:
-    """One loop of a subject's heart at a timepoint: acquisition drawn anew, anatomy kept;
-    a SAX loop of a long-axis heart is its mid-papillary section (:func:`sax_kinesis_of`)."""
-    view = view or heart.view
-    clip = sample_params(spec.preset, clip_seed, pathology=group.pathology, **{**spec.overrides, "view": view})
-    params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS}, lvef_pct=lvef, gls_pct=gls)
-    kinesis = _kinesis_at(heart.kinesis, group.infarct_change, frac)
+def heart_in_view(heart: CaseParams, view: str, clip_seed: int, *, lvef_pct: float | None = None,
+                  gls_pct: float | None = None, kinesis: tuple[float, ...] | None = None,
+                  overrides: dict[str, Any] | None = None) -> CaseParams:
+    """Another acquisition of the same heart: settings, timing and noise drawn anew from
+    ``clip_seed``, anatomy (shape, kinesis, heart rate, probe window) kept; a SAX loop of a
+    long-axis heart is its mid-papillary section (:func:`sax_kinesis_of`)."""
+    preset = heart.species if heart.species != "human" else "human"
+    clip = sample_params(preset, clip_seed, pathology=heart.pathology, **{**(overrides or {}), "view": view})
+    params = replace(clip, **{k: getattr(heart, k) for k in _ANATOMY_FIELDS},
+                     lvef_pct=heart.lvef_pct if lvef_pct is None else lvef_pct,
+                     gls_pct=heart.gls_pct if gls_pct is None else gls_pct)
+    kinesis = tuple(heart.kinesis) if kinesis is None else kinesis
     if view == "SAX" and heart.view != "SAX":
         kinesis, thin = sax_kinesis_of(kinesis, tuple(heart.shape.get("thin_segments", ())))
         return replace(params, view="SAX", kinesis=kinesis, shape={**heart.shape, "thin_segments": thin})
     return replace(params, view=view, kinesis=kinesis)
+
+
+def _clip_params(spec: CohortSpec, heart: CaseParams, group: GroupSpec, clip_seed: int, view: str | None,
+                 lvef: float, gls: float, frac: float) -> CaseParams:
+    """One loop of a subject's heart at a timepoint (:func:`heart_in_view`), its kinesis
+    moved by the group's effect."""
+    return heart_in_view(heart, view or heart.view, clip_seed, lvef_pct=lvef, gls_pct=gls,
+                         kinesis=_kinesis_at(heart.kinesis, group.infarct_change, frac), overrides=spec.overrides)
 
 
 def _kinesis_at(kinesis: tuple[float, ...], change: float, frac: float) -> tuple[float, ...]:

@@ -1,0 +1,150 @@
+"""Preclinical endpoints (issue 33): analytic truth for the bullet volume and the
+area-length mass, PLAX and SAX dimensions on known shapes, FS and FAC on a known
+deformation, and the parasternal study rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from echoquant.quant.bullet import area_length_mass_mg, bullet_volume_ml
+from echoquant.quant.cycle import Beat
+from echoquant.quant.plax import PLAX_LVID_LEVEL, plax_dimensions
+from echoquant.quant.sax import cavity_areas
+from echoquant.quant.saxmotion import sax_beat_motion
+from echoquant.quant.study import StudyClip, parasternal_study
+
+
+def _bullet_solid_mm3(r: float, length: float) -> float:
+    """Volume of a cylinder (height L/2) capped by a half ellipsoid (height L/2), by
+    integrating disk areas along the axis (independent of the 5/6 formula)."""
+    half = length / 2
+
+    def radius(z: float) -> float:
+        return r if z <= half else r * math.sqrt(max(0.0, 1 - ((z - half) / half) ** 2))
+
+    return quad(lambda z: math.pi * radius(z) ** 2, 0, length, points=[half], limit=200)[0]
+
+
+@pytest.mark.parametrize("r, length", [(2.0, 7.0), (3.1, 12.0), (25.0, 85.0)])
+def test_bullet_volume_is_exact_for_its_solid(r: float, length: float) -> None:
+    assert bullet_volume_ml(math.pi * r * r, length) * 1000 == pytest.approx(_bullet_solid_mm3(r, length), rel=1e-6)
+
+
+def test_bullet_overestimates_a_half_ellipsoid_by_a_quarter() -> None:
+    r, length = 2.0, 7.0
+    half_ellipsoid = 2 / 3 * math.pi * r * r * length
+    assert bullet_volume_ml(math.pi * r * r, length) * 1000 == pytest.approx(1.25 * half_ellipsoid, rel=1e-9)
+
+
+@pytest.mark.parametrize("r, t, length", [(2.0, 0.8, 7.0), (1.6, 1.1, 6.0), (25.0, 9.0, 85.0)])
+def test_area_length_mass_is_the_myocardium_between_nested_bullets(r: float, t: float, length: float) -> None:
+    """Endocardium: a bullet of radius r, length L; epicardium: radius r + t, length L + t
+    (the wall wraps the apex). Myocardial volume x 1.05 mg/mm^3 is the formula's mass."""
+    myocardium = _bullet_solid_mm3(r + t, length + t) - _bullet_solid_mm3(r, length)
+    mass = area_length_mass_mg(math.pi * (r + t) ** 2, math.pi * r * r, length)
+    assert mass == pytest.approx(1.05 * myocardium, rel=1e-6)
+
+
+def test_bullet_and_mass_reject_impossible_inputs() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        bullet_volume_ml(-1.0, 5.0)
+    with pytest.raises(ValueError, match="endocardial area <= epicardial"):
+        area_length_mass_mg(5.0, 9.0, 7.0)
+
+
+def _half_ellipse(b: float, length: float, n: int = 400) -> np.ndarray:
+    """Contour hinge -> apex -> hinge of a half ellipse (semi-axes b across, L along),
+    base at y = L (image down), apex at y = 0."""
+    phi = np.linspace(0, np.pi, n)
+    return np.stack([b * np.cos(phi), length - length * np.sin(phi)], axis=1)
+
+
+def test_plax_dimensions_of_nested_half_ellipses() -> None:
+    b, length, w = 2.0, 7.0, 0.8
+    endo = _half_ellipse(b, length)
+    t = np.linspace(0, 2 * np.pi, 800, endpoint=False)
+    outer = np.stack([(b + w) * np.cos(t), length - (length + w) * np.sin(t)], axis=1)
+    d = plax_dimensions(endo, outer)
+    # the line lies 0.3 L from the base (the ellipses' centre line) towards the apex
+    s = PLAX_LVID_LEVEL * length
+    half_in = b * math.sqrt(1 - (s / length) ** 2)
+    half_out = (b + w) * math.sqrt(1 - (s / (length + w)) ** 2)
+    assert d.length == pytest.approx(length, rel=1e-3)
+    assert d.lvid == pytest.approx(2 * half_in, rel=2e-3)
+    assert d.ivs == pytest.approx(half_out - half_in, rel=1e-2)
+    assert d.lvpw == pytest.approx(half_out - half_in, rel=1e-2)
+
+
+def _sax_loop(r_ed: float, r_es: float, wall_ed: float, shape: tuple[int, int] = (320, 320)):
+    """Two frames of a round section: cavity radius r_ed then r_es (px), the wall keeping
+    its area (incompressible ring) so its thickness at ES is known."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    rho = np.hypot(xx - shape[1] / 2, yy - shape[0] / 2)
+    outer_ed = r_ed + wall_ed
+    outer_es = math.sqrt(r_es ** 2 + outer_ed ** 2 - r_ed ** 2)
+    cavity = np.stack([rho <= r_ed, rho <= r_es])
+    myo = np.stack([(rho > r_ed) & (rho <= outer_ed), (rho > r_es) & (rho <= outer_es)])
+    frames = np.full((2, *shape), 60, np.uint8)
+    return frames, cavity, myo, outer_es - r_es
+
+
+def test_fs_fac_and_thickening_on_a_known_deformation() -> None:
+    r_ed, r_es, wall = 100.0, 70.0, 25.0
+    frames, cavity, myo, wall_es = _sax_loop(r_ed, r_es, wall)
+    m = sax_beat_motion(frames, cavity, myo, Beat(0, 1, None), (0.02, 0.02), track=False)
+    # the pixelised discs' own radii (their borders lie on pixel edges)
+    r_ed, r_es = (math.sqrt(c.sum() / math.pi) for c in cavity)
+    assert m.lvidd == pytest.approx(2 * r_ed * 0.02, abs=0.025)  # about a pixel (a disc of pixels is not round)
+    assert m.fs_pct == pytest.approx(100 * (r_ed - r_es) / r_ed, abs=1.0)
+    grs_true = 100 * (wall_es - wall) / wall
+    assert m.grs_pct == pytest.approx(grs_true, abs=2.0)  # a 25-px wall: a pixel is 4 % of it
+    assert all(e == pytest.approx(100 * (r_ed - r_es) / r_ed, abs=1.5) for e in m.segment_excursion_pct)
+    area = cavity_areas(cavity, (0.02, 0.02))
+    fac = 100 * (area[0] - area[1]) / area[0]
+    assert fac == pytest.approx(100 * (1 - (r_es / r_ed) ** 2), abs=1.0)
+
+
+def _clip(view: str | None, qc: bool = True, mode: str = "2d", **extra) -> StudyClip:
+    values = {"lvef_pct": extra.pop("lvef_pct", None), "edv_ml": extra.pop("edv_ml", None),
+              "esv_ml": extra.pop("esv_ml", None), "gls_pct": extra.pop("gls_pct", None)}
+    return StudyClip(path=f"{view}-{mode}.dcm", view=view, qc_pass=qc, values=values,
+                     intervals={"lvef_pct": (None, None)}, spacing_mm=(0.03, 0.03), n_beats=3,
+                     ids={"patient_id": "M1", "timepoint": "baseline"}, extra={"mode": mode, "species": "mouse", **extra})
+
+
+def test_parasternal_study_bullet_mass_and_mmode_side_by_side() -> None:
+    plax = _clip("PLAX", lvef_pct=50.0, edv_ml=0.06, esv_ml=0.03, gls_pct=-15.0, lv_length_mm=7.0,
+                 lv_length_es_mm=6.0, fs_pct=25.0)
+    sax = _clip("SAX", eda_mm2=12.0, esa_mm2=6.0, epi_eda_mm2=20.0, fac_pct=50.0, fac_ci_low=45.0, fac_ci_high=55.0,
+                gcs_pct=-20.0, fs_pct=30.0, akinetic_extent_pct=33.3)
+    mm = _clip("PLAX", mode="mmode", fs_pct=32.0, lvef_teichholz_pct=60.0, lv_mass_mg=90.0)
+    s = parasternal_study("k", [plax, sax, mm])
+    assert s.method == "bullet" and s.qc_pass
+    edv, esv = 5 / 6 * 12.0 * 7.0 / 1000, 5 / 6 * 6.0 * 6.0 / 1000
+    assert s.values["edv_ml"] == pytest.approx(edv) and s.values["esv_ml"] == pytest.approx(esv)
+    assert s.values["lvef_pct"] == pytest.approx(100 * (edv - esv) / edv)
+    assert s.values["lv_mass_mg"] == pytest.approx(area_length_mass_mg(20.0, 12.0, 7.0))
+    assert s.values["edv_ul"] == pytest.approx(1000 * edv)
+    assert (s.values["fs_pct"], s.values["fs_source"]) == (32.0, "mmode")
+    assert s.values["fac_pct"] == 50.0 and s.values["lvef_teichholz_pct"] == 60.0
+    assert s.values["lv_mass_mmode_mg"] == 90.0 and s.values["akinetic_extent_pct"] == 33.3
+    lo, hi = s.intervals["lvef_pct"]
+    assert hi - lo == pytest.approx(10.0 * 6.0 / 7.0)
+    row = s.row()
+    assert row["method"] == "bullet" and row["sax_path"] == "SAX-2d.dcm" and row["mmode_path"] == "PLAX-mmode.dcm"
+
+
+def test_parasternal_study_falls_back_with_a_flag() -> None:
+    plax = _clip("PLAX", lvef_pct=50.0, edv_ml=0.06, esv_ml=0.03, lv_length_mm=7.0, lv_length_es_mm=6.0)
+    alone = parasternal_study("k", [plax])
+    assert alone.method == "single_plane_plax" and alone.values["lvef_pct"] == 50.0
+    assert any(f.startswith("bullet_view_missing") for f in alone.flags)
+    bad_sax = _clip("SAX", qc=False, eda_mm2=12.0, esa_mm2=6.0, fac_pct=50.0)
+    failed = parasternal_study("k", [plax, bad_sax])
+    assert failed.method == "single_plane_plax" and any(f.startswith("bullet_qc") for f in failed.flags)
+    sax_only = parasternal_study("k", [_clip("SAX", eda_mm2=12.0, esa_mm2=6.0, fac_pct=50.0)])
+    assert sax_only.method == "none" and sax_only.values["fac_pct"] == 50.0 and sax_only.values["lvef_pct"] is None
