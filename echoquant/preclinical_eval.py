@@ -126,6 +126,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _counts(values: list[str]) -> str:
+    names, counts = np.unique(values, return_counts=True)
+    return ", ".join(f"{n} {c}" for n, c in zip(names.tolist(), counts.tolist()))
+
+
 def _markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]], cmd: str, model: str) -> str:
     def f(v: Any, spec: str = ".2f") -> str:
         return "–" if v is None else format(v, spec)
@@ -134,7 +139,7 @@ def _markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]], cmd: st
     lines = [
         "# Preclinical endpoints against generated truth", "",
         f"Command: `{cmd}`; model `{model}`; {time.strftime('%Y-%m-%d')}; {len(rows)} hearts "
-        f"({', '.join(species)}; pathologies {dict(zip(*np.unique([r['pathology'] for r in rows], return_counts=True)))})"
+        f"({', '.join(species)}; pathologies {_counts([r['pathology'] for r in rows])})"
         ", each imaged as a PLAX and a SAX loop (new seeds), written as DICOM and read back.", "",
         "Errors are in % of the true value for lengths, areas, volumes and mass (\"%\") and in points for "
         "percentages (\"points\"). True masks: the generator's label maps measured by the same code (target: "

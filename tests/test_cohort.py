@@ -210,13 +210,22 @@ def test_demo_end_to_end(tmp_path) -> None:
     report = run_demo(tmp_path / "demo", n_per_group=3, seed=1, workers=2)
     assert report.is_file() and "ancova" in report.read_text()
     results = pd.read_csv(tmp_path / "demo" / "analysis" / "results.csv")
-    # a B-mode loop and an M-mode screen per mouse and timepoint
-    assert len(results) == 24 and (results["status"] == "ok").all()
-    assert results["mode"].value_counts().to_dict() == {"2d": 12, "mmode": 12}
+    # a PLAX loop, a SAX loop and an M-mode screen per mouse and timepoint
+    assert len(results) == 36 and (results["status"] == "ok").all()
+    assert results["mode"].value_counts().to_dict() == {"2d": 24, "mmode": 12}
+    # one study per mouse and timepoint, LVEF by the bullet method where both views passed QC
+    studies = pd.read_csv(tmp_path / "demo" / "analysis" / "studies.csv")
+    assert len(studies) == 12 and (studies["method"] == "bullet").sum() >= 9
+    bullet = studies[studies["method"] == "bullet"]
+    assert bullet[["lvef_pct", "lv_mass_mg", "fac_pct", "fs_pct"]].notna().all().all()
+    assert (bullet["fs_source"] == "mmode").all()
     stats = pd.read_csv(tmp_path / "demo" / "report" / "stats.csv")
-    assert {"lvef_pct", "gls_pct", "fs_pct", "lvef_teichholz_pct", "akinetic_extent_pct"} <= set(stats["endpoint"])
+    assert {"lvef_pct", "fac_pct", "gcs_pct", "lv_mass_mg", "fs_pct", "lvef_teichholz_pct",
+            "akinetic_extent_pct"} <= set(stats["endpoint"])
     check = pd.read_csv(tmp_path / "demo" / "report" / "truth_check.csv").set_index("endpoint")
-    assert check.loc["lvef_pct", "mae"] < 10 and check.loc["fs_pct", "mae"] < 2
+    assert check.loc["lvef_pct", "mae"] < 10 and check.loc["fs_pct", "mae"] < 3 and check.loc["fac_pct", "mae"] < 10
+    effects = pd.read_csv(tmp_path / "demo" / "report" / "effect_check.csv").set_index("endpoint")
+    assert {"lvef_pct", "fac_pct"} <= set(effects.index)
 
 
 def test_report_lists_clips_with_their_intervals(tmp_path) -> None:

@@ -9,6 +9,16 @@ An M-mode strip's SR carries the codes of DICOM's echocardiography left-ventricl
 measurements (CID 12200/12201): LVIDd (LN 29436-3), LVIDs (29438-9), IVSd (18154-5),
 IVSs (18158-6), LVPWd (18152-9), LVPWs (18156-0), FS (18051-3), LVEF (18043-0) by the
 Teichholz method (DCM 125209) and LV mass (18087-7) by M-mode (DCM 125221).
+
+Parasternal loops add their 2-D values (:data:`PARASTERNAL_CODES`): LVIDd/s, IVS, LVPW
+and FS with the same codes, LV major axis at ED/ES (LN 18077-8/18076-0), SAX endocardial
+ED area (LN 80005-2), epicardial ED area (SCT 399293008), FAC (SCT 399287000),
+circumferential (DCM 130677) and radial (DCM 130675) Lagrangian strain, WMSI (DCM
+125202). A parasternal study's SR gives LVEF/EDV/ESV by the Bullet Method (DCM 125228)
+and LV mass (LN 18087-7) by Area Length (DCM 125270). Values DICOM has no concept for
+use the private scheme ``99ECHOQUANT``: ``ESA-SAX-PM`` (end-systolic SAX endocardial
+area) and ``AKINETIC-EXTENT`` (akinetic/dyskinetic endocardial extent, % of the
+assessable length).
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ if TYPE_CHECKING:
     from echoquant.results import EchoResult, MModeEchoResult
     from echoquant.quant.study import StudyResult
 
-__all__ = ["CODES", "MMODE_CODES", "build_mmode_sr", "build_sr", "build_study_sr", "write_sr", "write_study_sr"]
+__all__ = ["CODES", "MMODE_CODES", "PARASTERNAL_CODES", "PRIVATE_SCHEME", "STUDY_CODES", "build_mmode_sr", "build_sr",
+           "build_study_sr", "write_sr", "write_study_sr"]
 
 CODES = {
     "lvef_pct": Code("18043-0", "LN", "Left ventricular Ejection fraction"),
@@ -62,6 +73,38 @@ MMODE_CODES = {
     "lv_mass_mg": (Code("18087-7", "LN", "Left Ventricle Mass"), Code("mg", "UCUM", "mg"),
                    Code("125221", "DCM", "Left Ventricle Mass by M-mode")),
 }
+
+
+_MM2 = Code("mm2", "UCUM", "mm2")
+# A private scheme for values DICOM has no concept for (documented in docs/preclinical.md).
+PRIVATE_SCHEME = "99ECHOQUANT"
+# Parasternal 2-D values of one loop (PLAX dimensions, SAX areas, FAC, strains): result
+# key -> (concept, unit, method). Where they mean what M-mode's do, M-mode's codes.
+PARASTERNAL_CODES = {
+    **{k: MMODE_CODES[k] for k in ("lvidd_mm", "lvids_mm", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "fs_pct")},
+    "lv_length_mm": (Code("18077-8", "LN", "Left Ventricle diastolic major axis"), _MM, None),
+    "lv_length_es_mm": (Code("18076-0", "LN", "Left Ventricle systolic major axis"), _MM, None),
+    "eda_mm2": (Code("80005-2", "LN", "Left ventricular endocardial area SAX PM level"), _MM2, None),
+    "esa_mm2": (Code("ESA-SAX-PM", PRIVATE_SCHEME, "LV end-systolic endocardial area SAX PM level"),
+                _MM2, None),
+    "epi_eda_mm2": (Code("399293008", "SCT", "Left Ventricle Epicardial Diastolic Area, psax pap view"), _MM2, None),
+    "fac_pct": (Code("399287000", "SCT", "Left Ventricular Fractional Area Change"), _PCT, None),
+    "gcs_pct": (Code("130677", "DCM", "Circumferential Lagrangian Strain"), _PCT, None),
+    "grs_pct": (Code("130675", "DCM", "Radial Lagrangian Strain"), _PCT, None),
+    "wmsi": (Code("125202", "DCM", "LV Wall Motion Score Index"), Code("{index}", "UCUM", "index"), None),
+    "akinetic_extent_pct": (Code("AKINETIC-EXTENT", PRIVATE_SCHEME, "Akinetic or dyskinetic endocardial extent"),
+                            _PCT, None),
+}
+# Study values of parasternal studies (bullet method, area-length mass).
+STUDY_CODES = {
+    "lv_mass_mg": (Code("18087-7", "LN", "Left Ventricle Mass"), Code("mg", "UCUM", "mg"),
+                   Code("125270", "DCM", "Left Ventricle Mass by Area Length")),
+    "lv_mass_g": (Code("18087-7", "LN", "Left Ventricle Mass"), Code("g", "UCUM", "g"),
+                  Code("125270", "DCM", "Left Ventricle Mass by Area Length")),
+    "fac_pct": PARASTERNAL_CODES["fac_pct"], "gcs_pct": PARASTERNAL_CODES["gcs_pct"],
+    "fs_pct": PARASTERNAL_CODES["fs_pct"],
+}
+_BULLET = Code("125228", "DCM", "Bullet Method")
 
 
 def _measurement(key: str, value: float, volume_method: bool, biplane: bool = False) -> hd.sr.Measurement:
@@ -153,6 +196,9 @@ def build_sr(source: pydicom.Dataset, result: EchoResult | MModeEchoResult) -> h
                 groups.append(g)
     summary = [_measurement(key, getattr(result, key), key != "gls_pct")
                for key in ("lvef_pct", "edv_ml", "esv_ml", "gls_pct") if getattr(result, key) is not None]
+    values = result.quant.summary
+    summary += [hd.sr.Measurement(name=name, value=float(values[key]), unit=unit, method=method)
+                for key, (name, unit, method) in PARASTERNAL_CODES.items() if values.get(key) is not None]
     if summary:
         uid = generate_uid(entropy_srcs=[str(source.SOPInstanceUID), "summary"])
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
@@ -221,8 +267,15 @@ def build_study_sr(sources: dict[str, pydicom.Dataset], study: StudyResult, mode
     evidence = [_evidence(s) for s in sources.values()]
     first = evidence[0]
     biplane = study.method == "biplane"
-    measurements = [_measurement(key, study.values[key], True, biplane) for key in ("lvef_pct", "edv_ml", "esv_ml")
-                    if study.values.get(key) is not None]
+    if study.method == "bullet":
+        measurements = [hd.sr.Measurement(name=CODES[key], value=float(study.values[key]), unit=_UNITS[key],
+                                          method=_BULLET) for key in ("lvef_pct", "edv_ml", "esv_ml")
+                        if study.values.get(key) is not None]
+    else:
+        measurements = [_measurement(key, study.values[key], True, biplane) for key in ("lvef_pct", "edv_ml", "esv_ml")
+                        if study.values.get(key) is not None]
+    measurements += [hd.sr.Measurement(name=name, value=float(study.values[key]), unit=unit, method=method)
+                     for key, (name, unit, method) in STUDY_CODES.items() if study.values.get(key) is not None]
     uid = generate_uid(entropy_srcs=[str(e.SOPInstanceUID) for e in evidence] + ["study"])
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=uid, identifier=f"LV function, study level ({study.method})"),
