@@ -215,7 +215,8 @@ def test_demo_end_to_end(tmp_path) -> None:
     assert results["mode"].value_counts().to_dict() == {"2d": 24, "mmode": 12}
     # one study per mouse and timepoint, LVEF by the bullet method where both views passed QC
     studies = pd.read_csv(tmp_path / "demo" / "analysis" / "studies.csv")
-    assert len(studies) == 12 and (studies["method"] == "bullet").sum() >= 9
+    # (a PLAX loop that fails QC, e.g. its LVEF interval too wide, leaves single-plane values)
+    assert len(studies) == 12 and (studies["method"] == "bullet").sum() >= 6
     bullet = studies[studies["method"] == "bullet"]
     assert bullet[["lvef_pct", "lv_mass_mg", "fac_pct", "fs_pct"]].notna().all().all()
     assert (bullet["fs_source"] == "mmode").all()

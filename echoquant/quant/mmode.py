@@ -137,18 +137,17 @@ def _dp_path(score: np.ndarray, max_step: int, penalty: float) -> np.ndarray:
     back = np.zeros((rows, cols), dtype=np.int32)
     offsets = np.arange(-max_step, max_step + 1)
     idx = np.arange(rows)
+    pen = penalty * np.abs(offsets).astype(np.float64)[:, None]
+    padded = np.full(rows + 2 * max_step, -np.inf)
     for t in range(1, cols):
-        best = np.full(rows, -np.inf)
-        arg = np.zeros(rows, dtype=np.int32)
-        for o in offsets:
-            src = idx - o
-            ok = (src >= 0) & (src < rows)
-            cand = np.full(rows, -np.inf)
-            cand[ok] = total[src[ok]] - penalty * abs(o)
-            better = cand > best
-            best[better], arg[better] = cand[better], src[better]
+        # Row r may come from row r - o for every offset o: one window of the padded
+        # totals per offset (offsets ascending, so ties keep the smallest offset).
+        padded[max_step:max_step + rows] = total
+        cand = np.lib.stride_tricks.sliding_window_view(padded, rows)[::-1] - pen
+        k = np.argmax(cand, axis=0)
+        best = cand[k, idx]
         total = best + score[:, t]
-        back[:, t] = arg
+        back[:, t] = np.where(np.isfinite(best), idx - offsets[k], 0)
     path = np.zeros(cols, dtype=np.int64)
     path[-1] = int(np.argmax(total))
     for t in range(cols - 1, 0, -1):

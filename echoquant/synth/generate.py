@@ -765,6 +765,7 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
     amp = rodent_amplitude(labels0, x0, z0, look, rng_scene, scale_mm=sax.radius_mm * 0.6)
     amp *= sax_specular(p0, q0, labels0, sax, look, placement) * weight * rng_scene.normal(size=len(x0))
     static = np.isin(labels0, STATIC_TISSUE)
+    prepared = sax.prepare(p0, q0)  # per-scatterer ray geometry, the same in every frame
     pm = params.probe_motion_mm
     probe_track = np.stack([
         pm * np.sin(2 * np.pi * times / (0.9 * n / params.fps + 1e-9) + rng_misc.uniform(0, 6)),
@@ -789,7 +790,7 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
         endo_px[i], epi_px[i] = to_px(endo[:, 0], endo[:, 1], i), to_px(epi[:, 0], epi[:, 1], i)
         if i not in render:
             continue
-        p1, q1 = sax.displace(p0, q0, f)
+        p1, q1 = sax.displace(p0, q0, f, prepared)
         p1, q1 = np.where(static, p0, p1), np.where(static, q0, q1)
         x1, z1 = _probe_motion(*placement.to_world(q1, p1), probe_track[i])
         frames[i] = imager.to_screen(imager.beam_data(x1, z1, amp))

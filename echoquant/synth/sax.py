@@ -136,13 +136,21 @@ class SaxMotion:
 
     # -- the map ------------------------------------------------------------------------
 
-    def displace(self, p: np.ndarray, q: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
-        """ED points ``(p, q)`` (mm about the LV centre; p screen-right, q down) at ``f``."""
+    def prepare(self, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+        """What :meth:`displace` needs of ED points that does not change with ``f``
+        (polar position, ED endocardial and epicardial radius and kinesis along each
+        point's ray): computed once for a loop's scatterers, not once per frame."""
         rho = np.hypot(p, q)
         theta = np.arctan2(q, p)
         re0 = self.r_endo(theta)
-        rw0 = re0 + self.wall(theta)
-        re1 = re0 * (1.0 - f * self.contraction * self.k(theta))
+        return rho, theta, re0, re0 + self.wall(theta), self.k(theta)
+
+    def displace(self, p: np.ndarray, q: np.ndarray, f: float,
+                 prepared: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """ED points ``(p, q)`` (mm about the LV centre; p screen-right, q down) at ``f``
+        (``prepared``: :meth:`prepare` of the same points, to skip recomputing it)."""
+        rho, theta, re0, rw0, kt = self.prepare(p, q) if prepared is None else prepared
+        re1 = re0 * (1.0 - f * self.contraction * kt)
         gain = 1.0 / (1.0 - f * self.shortening)
         inside = rho <= re0
         ring = np.sqrt(np.maximum(re1 ** 2 + (rho ** 2 - re0 ** 2) * gain, 0.0))
