@@ -204,6 +204,10 @@ def _segment_classes(report: CohortReport):
 
     tps, groups = report.design["timepoints"], report.design["groups"]
     clips = report.clips
+    # Segment names of the loops scored (SAX: anterior...; else screen positions of a long axis).
+    names = clips.get("regional_segments", pd.Series(dtype=object)).dropna().astype(str).str.split(";")
+    labels = names.iloc[0] if len(names) and names.map(tuple).nunique() == 1 and len(names.iloc[0]) == 6 \
+        else list(_POSITIONS)
     fig, axes = plt.subplots(1, len(tps), figsize=(5.0 * len(tps), 3.4), squeeze=False, sharey=True)
     width = 0.8 / max(len(groups), 1)
     for ax, t in zip(axes[0], tps):
@@ -219,7 +223,7 @@ def _segment_classes(report: CohortReport):
                 ax.bar(x, share, width, bottom=bottom, color=plt.get_cmap("tab10")(gi), alpha=shade,
                        label=f"{g}: {cls} (n={len(classes)})" if t == tps[0] else None, edgecolor="white", lw=0.3)
                 bottom += share
-        ax.set_xticks(np.arange(len(_POSITIONS)), _POSITIONS, fontsize=7)
+        ax.set_xticks(np.arange(len(_POSITIONS)), labels, fontsize=6, rotation=30)
         ax.set_title(f"abnormal wall motion by segment, {t}", fontsize=10)
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("% of clips (hypo / akinetic / dyskinetic)")

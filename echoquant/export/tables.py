@@ -199,7 +199,7 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df["qc_pass"] = df["qc_pass"].astype("boolean")
     df["n_clips"] = df["n_clips"].astype("Int64")
     text = [c for c in STUDY_COLUMNS if c.endswith(("_key", "_uid", "_id", "_path", "_date")) or c in
-            ("timepoint", "method", "qc_flags", "fs_source")]
+            ("timepoint", "method", "qc_flags", "fs_source", "wall_motion_classes", "regional_segments")]
     for col in text:
         df[col] = df[col].astype("string")
     return df

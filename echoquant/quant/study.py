@@ -66,11 +66,12 @@ _VALUES = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct")
 # What parasternal studies use of each clip's row.
 _EXTRA = ("mode", "species", "lv_length_mm", "lv_length_es_mm", "eda_mm2", "esa_mm2", "epi_eda_mm2", "fac_pct",
           "fac_ci_low", "fac_ci_high", "gcs_pct", "grs_pct", "fs_pct", "lvidd_mm", "lvids_mm", "akinetic_extent_pct",
-          "wmsi", "lvef_teichholz_pct", "lv_mass_mg", "lv_mass_g")
+          "wmsi", "lvef_teichholz_pct", "lv_mass_mg", "lv_mass_g", "wall_motion_classes", "regional_segments")
 # Study values of parasternal studies (beside _VALUES).
 PARASTERNAL_VALUES = ("fac_pct", "gcs_pct", "grs_pct", "eda_mm2", "esa_mm2", "lv_length_mm", "lv_mass_mg",
                       "lv_mass_g", "fs_pct", "fs_source", "lvidd_mm", "lvids_mm", "akinetic_extent_pct", "wmsi",
-                      "fs_mmode_pct", "lvef_teichholz_pct", "lv_mass_mmode_mg", "lvef_plax_pct", "edv_ul", "esv_ul")
+                      "fs_mmode_pct", "lvef_teichholz_pct", "lv_mass_mmode_mg", "lvef_plax_pct", "edv_ul", "esv_ul",
+                      "wall_motion_classes", "regional_segments")
 
 
 @dataclass
@@ -289,6 +290,7 @@ def _side_by_side(plax: StudyClip | None, sax: StudyClip | None, mm: StudyClip |
            "fs_pct": of(fs_from[1], "fs_pct"), "fs_source": fs_from[0],
            "lvidd_mm": of(fs_from[1], "lvidd_mm"), "lvids_mm": of(fs_from[1], "lvids_mm"),
            "akinetic_extent_pct": of(wall, "akinetic_extent_pct"), "wmsi": of(wall, "wmsi"),
+           "wall_motion_classes": of(wall, "wall_motion_classes"), "regional_segments": of(wall, "regional_segments"),
            "fs_mmode_pct": of(mm, "fs_pct"), "lvef_teichholz_pct": of(mm, "lvef_teichholz_pct"),
            "lv_mass_mmode_mg": of(mm, "lv_mass_mg"), "lvef_plax_pct": None if plax is None else plax.values.get("lvef_pct")}
     return out
