@@ -488,3 +488,20 @@ def test_page_in_a_real_browser(server: str, out: Path, tmp_path: Path) -> None:
     assert (s["n_reviewed"], s["n_accepted"], s["n_excluded"], s["n_edited"]) == (4, 1, 1, 2)
     excluded = pd.read_csv(tmp_path / "stats" / "excluded.csv")
     assert (excluded["reason"] == "excluded by reviewer (poor image quality: apex cut off)").sum() == 1
+
+
+def test_mmode_strip_is_accepted_or_excluded_not_edited(out: Path) -> None:
+    """An M-mode row (here a copy of a loop's row marked as one) is listed with its values;
+    its page says why it cannot be edited and an edit is refused."""
+    df = pd.read_csv(out / "results.csv", dtype=str)
+    row = df[df["status"] == "ok"].iloc[[0]].copy()
+    src = row["clip_id"].iloc[0]
+    row["clip_id"], row["mode"] = "strip-0000000000", "mmode"
+    pd.concat([df, row]).to_csv(out / "results.csv", index=False)
+    shutil.copy(out / "clips" / f"{src}.json", out / "clips" / "strip-0000000000.json")
+    c = TestClient(create_app(out, "alice", hash_in_background=False))
+    d = c.get("/api/clips/strip-0000000000").json()
+    assert not d["editable"] and d["not_editable_reason"].startswith("an M-mode strip")
+    r = c.post("/api/clips/strip-0000000000/decision", json={"action": "edit", "ed_frames": [0], "es_frames": [1]})
+    assert r.status_code == 409
+    assert c.post("/api/clips/strip-0000000000/decision", json={"action": "accept"}).status_code == 200

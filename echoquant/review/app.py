@@ -159,13 +159,18 @@ def _detail(store: ReviewStore, clip_id: str, reviewer: str) -> dict[str, Any]:
     edits = ({k: decision.get(k) for k in ("ed_frames", "es_frames", "contours")}
              if decision is not None and decision["action"] == "edit" else None)
     contours: list | None = None
-    editable, why = False, None
-    try:
-        state = store.state(clip_id)
-        contours = [_thin(None if c is None else c.tolist()) for c in state.contours]
-        editable = True
-    except ReviewError as exc:
-        why = str(exc)
+    editable, why, picture = False, None, None
+    if store.clips[clip_id].row.get("mode") == "mmode":
+        why = "an M-mode strip: accept or exclude it (there is no contour to edit)"
+        overlay = store.out / "overlays" / f"{clip_id}.png"
+        picture = f"/out/overlays/{clip_id}.png" if overlay.is_file() else None
+    else:
+        try:
+            state = store.state(clip_id)
+            contours = [_thin(None if c is None else c.tolist()) for c in state.contours]
+            editable = True
+        except ReviewError as exc:
+            why = str(exc)
     if edits and contours is not None:
         for t, pts in (edits.get("contours") or {}).items():
             contours[int(t)] = pts
@@ -177,7 +182,7 @@ def _detail(store: ReviewStore, clip_id: str, reviewer: str) -> dict[str, Any]:
     out.update({
         "curve": _curve(result), "ed_frames": result.get("ed_frames") or [], "es_frames": result.get("es_frames") or [],
         "segment_names": result.get("segment_names"), "contours": contours, "frames": frames, "edits": edits,
-        "editable": editable and out["status"] == "ok", "not_editable_reason": why,
+        "editable": editable and out["status"] == "ok", "not_editable_reason": why, "picture": picture,
         "original": {k: store.clips[clip_id].row.get(k) for k in out["values"]},
         "history": [d for d in store.decisions() if d["clip_id"] == clip_id and d["reviewer"] == reviewer][-20:],
     })

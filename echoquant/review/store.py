@@ -58,7 +58,9 @@ _STATUS = {"accept": "accepted", "exclude": "excluded", "edit": "edited"}
 VALUE_KEYS = ("lvef_pct", "lvef_ci_low", "lvef_ci_high", "edv_ml", "esv_ml", "edv_ci_low", "edv_ci_high",
               "esv_ci_low", "esv_ci_high", "gls_pct", "gls_ci_low", "gls_ci_high", "eda_mm2", "esa_mm2", "fac_pct",
               "fac_ci_low", "fac_ci_high", "edv_ul", "esv_ul", "wmsi", "akinetic_extent_pct", "n_beats",
-              "ed_frames", "es_frames", "beat_source", "qc_pass", "qc_flags")
+              "ed_frames", "es_frames", "beat_source", "qc_pass", "qc_flags",
+              # parasternal and M-mode values (issue 33)
+              "fs_pct", "lvidd_mm", "lvids_mm", "lv_length_mm", "gcs_pct", "lvef_teichholz_pct", "lv_mass_mg")
 _MAX_REASON = 500
 _MAX_REVIEWER = 80
 

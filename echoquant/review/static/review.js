@@ -12,7 +12,10 @@ const VALUE_ROWS = [
   ["lvef_pct", "LVEF (%)", "lvef"], ["edv_ml", "EDV (mL)", "edv"], ["esv_ml", "ESV (mL)", "esv"],
   ["gls_pct", "GLS (%)", "gls"], ["fac_pct", "FAC (%)", "fac"], ["eda_mm2", "EDA (mm²)", null],
   ["esa_mm2", "ESA (mm²)", null], ["edv_ul", "EDV (µL)", null], ["esv_ul", "ESV (µL)", null],
-  ["wmsi", "WMSI", null], ["akinetic_extent_pct", "akinetic extent (%)", null], ["n_beats", "beats", null],
+  ["wmsi", "WMSI", null], ["akinetic_extent_pct", "akinetic extent (%)", null],
+  ["fs_pct", "FS (%)", null], ["lvidd_mm", "LVIDd (mm)", null], ["lvids_mm", "LVIDs (mm)", null],
+  ["lv_length_mm", "LV length (mm)", null], ["gcs_pct", "GCS (%)", null],
+  ["lvef_teichholz_pct", "LVEF Teichholz (%)", null], ["lv_mass_mg", "LV mass (mg)", null], ["n_beats", "beats", null],
 ];
 
 function fmt(v, digits = 3) {
@@ -123,6 +126,17 @@ async function openClip(i) {
   renderValues(d.original, d.values);
   $("#flags").textContent = d.qc_flags ? "flags: " + d.qc_flags : "";
   S.sprite = null;
+  if (!d.frames && d.picture) {
+    // An M-mode strip: its traced picture (written by analyze --overlays), no loop to play.
+    const img = new Image();
+    img.onload = () => {
+      if (S.detail !== d) return;
+      const cv = $("#loop"), k = Math.min(480 / img.width, 360 / img.height);
+      cv.width = Math.round(img.width * k); cv.height = Math.round(img.height * k);
+      cv.getContext("2d").drawImage(img, 0, 0, cv.width, cv.height);
+    };
+    img.src = d.picture;
+  }
   if (d.frames) {
     const img = new Image();
     img.onload = () => { if (S.detail === d) { S.sprite = img; draw(); } };
@@ -185,7 +199,7 @@ function isKeyFrame(t) { return S.ed.includes(t) || S.es.includes(t); }
 
 function draw() {
   const d = S.detail;
-  if (!d) return;
+  if (!d || (!d.frames && d.picture)) return;
   const cv = $("#loop"), ctx = cv.getContext("2d");
   ctx.fillStyle = "#000";
   ctx.fillRect(0, 0, cv.width, cv.height);
