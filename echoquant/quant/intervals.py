@@ -31,7 +31,7 @@ import numpy as np
 
 from echoquant.segment.result import AREA_LEVELS
 
-__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "finite_median", "finite_sd", "interval", "level_volumes", "lvef_spread", "volume_spread"]
+__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "as_finite", "finite_median", "finite_sd", "interval", "level_volumes", "lvef_spread", "volume_spread"]
 
 Z95 = 1.959964
 
@@ -91,6 +91,15 @@ def volume_spread(volume: float, areas: np.ndarray | None) -> float | None:
 
 def _finite(values: list[float | None]) -> np.ndarray:
     return np.array([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+
+
+def as_finite(value: object) -> float | None:
+    """``value`` as a float when it is a finite number (a table cell, say), else None."""
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
 
 
 def finite_median(values: list[float | None]) -> float | None:

@@ -56,6 +56,7 @@ import numpy as np
 from echoquant.flags import make_flag
 from echoquant.quant.bullet import area_length_mass_mg, bullet_volume_ml
 from echoquant.quant.contour import N_PER_SIDE, LVContour
+from echoquant.quant.intervals import as_finite
 from echoquant.quant.volumes import biplane_volume_ml
 
 __all__ = ["PARASTERNAL_VALUES", "STUDY_COLUMNS", "STUDY_METHODS", "StudyClip", "StudyResult", "choose_clip",
@@ -255,23 +256,15 @@ def _mmode(clips: list[StudyClip]) -> StudyClip | None:
     return min(cand, key=lambda c: (not c.qc_pass, -c.n_beats, c.path)) if cand else None
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
-
-
 def _bullet(plax: StudyClip, sax: StudyClip) -> dict[str, float | None] | None:
     """Bullet EDV/ESV/LVEF and area-length mass of a PLAX and a SAX loop, or None
     without the areas and lengths (uncalibrated)."""
-    led, les = _num(plax.extra.get("lv_length_mm")), _num(plax.extra.get("lv_length_es_mm"))
-    eda, esa = _num(sax.extra.get("eda_mm2")), _num(sax.extra.get("esa_mm2"))
+    led, les = as_finite(plax.extra.get("lv_length_mm")), as_finite(plax.extra.get("lv_length_es_mm"))
+    eda, esa = as_finite(sax.extra.get("eda_mm2")), as_finite(sax.extra.get("esa_mm2"))
     if None in (led, les, eda, esa) or plax.spacing_mm is None or sax.spacing_mm is None:
         return None
     edv, esv = bullet_volume_ml(eda, led), bullet_volume_ml(esa, les)
-    epi = _num(sax.extra.get("epi_eda_mm2"))
+    epi = as_finite(sax.extra.get("epi_eda_mm2"))
     mass = area_length_mass_mg(epi, eda, led) if epi is not None and epi >= eda else None
     return {"edv_ml": edv, "esv_ml": esv, "lvef_pct": 100.0 * (edv - esv) / edv if edv > 0 else None,
             "lv_mass_mg": mass}
@@ -337,8 +330,8 @@ def parasternal_study(key: str, clips: list[StudyClip]) -> StudyResult:
 
 
 def _bullet_interval(lvef: float | None, plax: StudyClip, sax: StudyClip) -> tuple[float | None, float | None]:
-    lo, hi = _num(sax.extra.get("fac_ci_low")), _num(sax.extra.get("fac_ci_high"))
-    led, les = _num(plax.extra.get("lv_length_mm")), _num(plax.extra.get("lv_length_es_mm"))
+    lo, hi = as_finite(sax.extra.get("fac_ci_low")), as_finite(sax.extra.get("fac_ci_high"))
+    led, les = as_finite(plax.extra.get("lv_length_mm")), as_finite(plax.extra.get("lv_length_es_mm"))
     if lvef is None or lo is None or hi is None or not led or les is None:
         return None, None
     half = (hi - lo) / 2 * les / led

@@ -44,6 +44,7 @@ from echoquant._files import atomic_path, atomic_write_text, file_sha256
 from echoquant.export.clipstate import CLIP_STATE_DIR, ClipState, ClipStateError, remeasure
 from echoquant.export.tables import RESULT_COLUMNS, read_record, result_row
 from echoquant.quant.edits import ReaderEdits
+from echoquant.quant.intervals import as_finite
 
 __all__ = ["ACTIONS", "EXCLUDE_REASONS", "REVIEW_COLUMNS", "ReviewError", "ReviewStore", "VALUE_KEYS",
            "interval_width"]
@@ -77,18 +78,10 @@ def interval_width(row: dict[str, Any]) -> float:
     """Width of the clip's LVEF (else FAC) 95 % interval in points; inf without one (so
     worst-first sorting puts unmeasured clips first)."""
     for v in ("lvef", "fac"):
-        lo, hi = _num(row.get(f"{v}_ci_low")), _num(row.get(f"{v}_ci_high"))
+        lo, hi = as_finite(row.get(f"{v}_ci_low")), as_finite(row.get(f"{v}_ci_high"))
         if lo is not None and hi is not None:
             return hi - lo
     return math.inf
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _cell(v: str) -> Any:
