@@ -332,13 +332,19 @@ def review(
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="TCP port (default: a free one).")] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to bind; not localhost only with a warning.")] = "127.0.0.1",
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in a browser.")] = False,
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Name the decisions are recorded under.")] = "reviewer",
+    reviewer: Annotated[str | None, typer.Option(
+        "--reviewer", help="Name the decisions are recorded under (default: your login name).")] = None,
 ) -> None:
     """Over-read every clip in a local web page: accept, exclude with a reason, move ED/ES,
     drag the contour; decisions go to OUT/review/decisions.jsonl and OUT/review/reviewed.csv
     (results.csv is never changed), and `echoquant compare` uses them."""
+    import getpass
+
     from echoquant.review.server import serve
     from echoquant.review.store import ReviewError
+
+    # The audit trail needs a person: the login name unless one is given (and said).
+    reviewer = reviewer or getpass.getuser()
 
     try:
         serve(output, host=host, port=port, reviewer=reviewer, open_browser=not no_browser, say=console.print)

@@ -69,8 +69,9 @@ def effect_check(report, truth: pd.DataFrame, groups: pd.DataFrame, seed: int,  
                  endpoints: tuple[str, ...] = ("lvef_pct", "fac_pct", "gcs_pct", "lv_mass_mg")) -> pd.DataFrame:
     """The primary effect of each endpoint as measured beside the same analysis of the
     true values (the generated treatment effect)."""
-    true_report = compare(true_studies(truth), groups, seed=seed, n_boot=0,
-                          endpoints=[e for e in endpoints if e in true_studies(truth).columns], level="study")
+    true_rows = true_studies(truth)
+    true_report = compare(true_rows, groups, seed=seed, n_boot=0,
+                          endpoints=[e for e in endpoints if e in true_rows.columns], level="study")
     rows = []
     for e in endpoints:
         m = report.primary[report.primary["endpoint"] == e]

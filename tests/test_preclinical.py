@@ -146,5 +146,9 @@ def test_parasternal_study_falls_back_with_a_flag() -> None:
     bad_sax = _clip("SAX", qc=False, eda_mm2=12.0, esa_mm2=6.0, fac_pct=50.0)
     failed = parasternal_study("k", [plax, bad_sax])
     assert failed.method == "single_plane_plax" and any(f.startswith("bullet_qc") for f in failed.flags)
+    # a clip that fails QC gives no value to the study
+    assert failed.values["fac_pct"] is None and any(f.startswith("clip_fails_qc: the study's SAX")
+                                                    for f in failed.flags)
+    assert failed.qc_pass
     sax_only = parasternal_study("k", [_clip("SAX", eda_mm2=12.0, esa_mm2=6.0, fac_pct=50.0)])
     assert sax_only.method == "none" and sax_only.values["fac_pct"] == 50.0 and sax_only.values["lvef_pct"] is None

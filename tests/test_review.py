@@ -22,8 +22,7 @@ from echoquant.batch import BatchOptions, run_batch
 from echoquant.export.clipstate import ClipState, remeasure
 from echoquant.export.tables import read_record, result_row
 from echoquant.quant.edits import ReaderEdits, polygon_mask
-from echoquant.synth import generate_case, sample_params
-from echoquant.synth.write import write_case
+from tests.test_batch import _small_case
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -34,15 +33,6 @@ from echoquant.review.store import ReviewStore  # noqa: E402
 N_CLIPS = 6
 
 
-def _case(tmp: Path, k: int) -> Path:
-    params = sample_params("human", 900 + k, canvas=(240, 320), n_beats=1.8, fps=30.0)
-    write_case(generate_case(params), tmp / "gen", f"loop{k}")
-    dst = tmp / "study" / f"loop{k}.dcm"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(tmp / "gen" / f"loop{k}.dcm", dst)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An analysed batch of six generated loops (read-only: tests copy it)."""
@@ -50,7 +40,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tmp = tmp_path_factory.mktemp("review")
     for k in range(N_CLIPS):
-        _case(tmp, k)
+        _small_case(tmp, f"loop{k}", 900 + k)
     out = tmp / "out"
     run_batch([tmp / "study"], out, Analyzer(device="cpu"), BatchOptions(workers=0))
     return out
@@ -505,3 +495,31 @@ def test_mmode_strip_is_accepted_or_excluded_not_edited(out: Path) -> None:
     r = c.post("/api/clips/strip-0000000000/decision", json={"action": "edit", "ed_frames": [0], "es_frames": [1]})
     assert r.status_code == 409
     assert c.post("/api/clips/strip-0000000000/decision", json={"action": "accept"}).status_code == 200
+
+
+def test_cli_serves_on_a_free_port_and_warns_off_localhost(out: Path) -> None:
+    """`echoquant review OUT --no-browser`: the app answers; a non-local --host is warned about."""
+    import socket
+
+    from echoquant.review.server import free_port
+
+    port = free_port("0.0.0.0")
+    proc = subprocess.Popen([sys.executable, "-m", "echoquant.cli", "review", str(out), "--no-browser", "--port",
+                             str(port), "--host", "0.0.0.0", "--reviewer", "dana"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, body = time.time() + 60, None
+        while time.time() < deadline and body is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    pass
+                import httpx
+
+                body = httpx.get(f"http://127.0.0.1:{port}/api/clips", timeout=10).json()
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None and body["reviewer"] == "dana" and len(body["clips"]) == N_CLIPS
+    finally:
+        proc.terminate()
+        text = proc.communicate(timeout=30)[0]
+    assert "warning: serving on 0.0.0.0" in text and "no login" in text

@@ -25,6 +25,7 @@ import numpy as np
 from echoquant._files import atomic_write_bytes
 from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.quant.edits import ReaderEdits
+from echoquant.quant.result import json_safe
 from echoquant.results import EchoResult
 from echoquant.segment.result import LV_CAVITY, Segmentation
 
@@ -106,7 +107,7 @@ class ClipState:
         arrays: dict[str, np.ndarray] = {
             "labels": self.labels, "contour_points": np.concatenate(pts) if pts else np.zeros((0, 2), np.float32),
             "contour_offsets": offsets, "contour_present": present,
-            "header": np.array(json.dumps(header, allow_nan=False, default=_jsonable)),
+            "header": np.array(json.dumps(json_safe(header), allow_nan=False)),
         }
         if self.frame_confidence is not None:
             arrays["frame_confidence"] = np.asarray(self.frame_confidence, dtype=np.float32)
@@ -145,16 +146,6 @@ class ClipState:
     def cavity_area_px(self) -> np.ndarray:
         """``(T,)`` LV cavity pixels per frame (for a curve when no contour was traced)."""
         return (self.labels == LV_CAVITY).reshape(self.n_frames, -1).sum(axis=1)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, tuple):
-        return list(x)
-    raise TypeError(f"cannot store {type(x).__name__} in a clip state")
 
 
 def remeasure(path: str | Path, state: ClipState, edits: ReaderEdits | None = None) -> EchoResult:

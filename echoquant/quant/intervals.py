@@ -31,7 +31,8 @@ import numpy as np
 
 from echoquant.segment.result import AREA_LEVELS
 
-__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "as_finite", "finite_median", "finite_sd", "interval", "level_volumes", "lvef_spread", "volume_spread"]
+__all__ = ["IntervalModel", "INTERVAL_MODELS", "Z95", "as_finite", "finite_median", "finite_sd", "interval",
+           "level_volumes", "lvef_spread", "volume_spread"]
 
 Z95 = 1.959964
 

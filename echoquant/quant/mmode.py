@@ -120,9 +120,9 @@ class MModeResult:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        from echoquant.quant.result import _clean
+        from echoquant.quant.result import json_safe
 
-        return _clean({"summary": self.summary, "beats": [asdict(b) for b in self.beats], "flags": self.flags,
+        return json_safe({"summary": self.summary, "beats": [asdict(b) for b in self.beats], "flags": self.flags,
                        "boundaries_px": None if self.boundaries_px is None else np.round(self.boundaries_px, 2)})
 
 

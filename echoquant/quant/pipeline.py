@@ -115,8 +115,6 @@ def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict |
                             strain_pct=strain, es_border_points=border)
 
 
-
-
 def _input_flags(cine: EchoCine, names: tuple[str, ...], calibrated: bool, view: str | None) -> list[str]:
     """Flags that come from the loop itself, before anything is measured."""
     flags = []

@@ -8,17 +8,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BeatResult", "QuantResult"]
+__all__ = ["BeatResult", "QuantResult", "json_safe"]
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe copy: arrays to lists, NaN to None."""
+def json_safe(x: Any) -> Any:
+    """JSON-safe copy: arrays to lists, numpy scalars to Python, NaN and inf to None."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return json_safe(x.tolist())
     if isinstance(x, (np.floating, float)):
         v = float(x)
         return None if math.isnan(v) or math.isinf(v) else v
@@ -142,7 +142,7 @@ class QuantResult:
         out["beat_contours_px"] = self.beat_contours()
         if contours:
             out["contours_px"] = self.contours_px
-        return _clean(out)
+        return json_safe(out)
 
     def beat_contours(self) -> list[dict[str, Any]]:
         """The ED and ES contours (``(x, y)`` pixels, 0.01 px) of each measured beat: small

@@ -16,6 +16,8 @@ how much FAC moves with the border drawn at probability 0.25/0.75, and a floor.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from echoquant.flags import make_flag
@@ -84,14 +86,23 @@ def _motions(frames: np.ndarray, cavity: np.ndarray, seg: Segmentation, beats: l
     return out
 
 
+def _tracking_ok(motions: list[SaxBeatMotion]) -> bool:
+    """Tracked strain may be reported: at most 30 % of tracked steps failed the
+    forward-backward check (the long axis's rule, :mod:`echoquant.quant.pipeline`)."""
+    fb = [m.fb_failure for m in motions if m.fb_failure is not None]
+    return not fb or float(np.mean(fb)) <= 0.3
+
+
 def _motion_summary(results: list[BeatResult], motions: list[SaxBeatMotion], names: tuple[str, ...],
                     calibrated: bool) -> dict:
     """Medians over beats of the SAX dimensions and mechanics, and the wall motion."""
     def med(key: str) -> float | None:
         return finite_median([getattr(r, key) for r in results])
 
-    fb = [m.fb_failure for m in motions if m.fb_failure is not None]
-    tracking_ok = not fb or float(np.mean(fb)) <= 0.3
+    tracking_ok = _tracking_ok(motions)
+    if not tracking_ok:
+        # Strain from failed tracking must not vote in the wall motion either.
+        motions = [replace(m, segment_strain_pct=[None] * len(names)) for m in motions]
     motion = sax_wall_motion(motions, names, calibrated).to_dict()
     return {
         "lvidd_mm": med("lvidd_mm"), "lvids_mm": med("lvids_mm"), "fs_pct": med("fs_pct"),
@@ -138,6 +149,10 @@ def quantify_sax(cine, seg: Segmentation, cavity: np.ndarray, *, spacing: tuple[
     qc = [] if results else [make_flag("too_few_beats", "no end-diastole followed by end-systole was found; FAC is "
                                                          "not reported (record at least one full beat)")]
     qc += check_confidence(seg.confidence(), [b.ed for b in beats] + [b.es for b in beats])
+    if not _tracking_ok(motions):
+        fb = np.mean([m.fb_failure for m in motions if m.fb_failure is not None])
+        qc.append(make_flag("tracking_unreliable", f"{100 * fb:.0f}% of tracked steps failed the forward-backward "
+                                                   "check; circumferential strain withheld"))
     fac, f1 = plausible("fac_pct", finite_median([r.fac_pct for r in results]))
     complete = [b for b in beats if b.next_ed is not None]
     hr = 60.0 * cine.fps / float(np.median([b.next_ed - b.ed for b in complete])) if complete and cine.fps else None

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from echoquant.geometry import chord_across, line_crossings, resample_polyline
+from echoquant.geometry import chord_across, line_crossings, polygon_area, resample_polyline
 from echoquant.quant.contour import closed_border
 from echoquant.quant.cycle import Beat
 from echoquant.quant.strain import line_strain_pct, track_line
@@ -97,11 +97,6 @@ def _rays(origin: np.ndarray, inner: np.ndarray, outer: np.ndarray | None, angle
             if len(u):
                 thick[k] = u.min() - r_in[k]
     return r_in, thick
-
-
-def _polygon_area(p: np.ndarray) -> float:
-    x, y = p[:, 0], p[:, 1]
-    return 0.5 * float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _start_at_anterior(border: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -186,7 +181,7 @@ def sax_beat_motion(frames: np.ndarray, cavity: np.ndarray, myocardium: np.ndarr
     gcs, seg_strain, fb = None, [None] * 6, None
     if track:
         gcs, seg_strain, fb = _circumferential(frames, cavity, ring, beat, spacing_mm)
-    epi_area = None if omm[beat.ed] is None else _polygon_area(omm[beat.ed])
+    epi_area = None if omm[beat.ed] is None else polygon_area(omm[beat.ed])
     return SaxBeatMotion(lvidd, lvids, fs, gcs, grs, seg_strain, _change(thick_ed, thick_es), excursion,
                          thick_ed, arcs, epi_area, fb)
 

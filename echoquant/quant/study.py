@@ -27,6 +27,8 @@ Parasternal (preclinical) studies, those with a PLAX or SAX loop and no apical p
 
 * **Best clips**: the best PLAX loop (as above, by its LVEF interval), the best SAX loop
   (by its FAC interval) and the best M-mode strip (passes QC, then the most beats).
+* **QC**: every study value comes from a clip that passes QC; a failing best clip is
+  named in a ``clip_fails_qc`` flag and left out (the study passes QC when any clip does).
 * **Method**: ``bullet`` when the PLAX and SAX loops both pass QC and are calibrated:
   EDV = 5/6 EDA L_ED, ESV = 5/6 ESA L_ES, LVEF from them, and the area-length LV mass
   from the SAX epicardial and endocardial ED areas and the PLAX ED length
@@ -238,15 +240,15 @@ def _mean_gls(clips: list[StudyClip]) -> float | None:
     return float(np.mean(g)) if g else None
 
 
-def _best(clips: list[StudyClip], view: str, key: str) -> StudyClip | None:
-    """The best clip of a parasternal view by the interval of ``key`` (see the rules)."""
-    cand = [c for c in clips if c.view == view and c.extra.get("mode") != "mmode" and c.extra.get(key) is not None]
+def _best_sax(clips: list[StudyClip]) -> StudyClip | None:
+    """The best SAX loop: passes QC, then the narrowest FAC interval, the most beats, the path."""
+    cand = [c for c in clips if c.view == "SAX" and c.extra.get("mode") != "mmode" and c.extra.get("fac_pct") is not None]
     if not cand:
         return None
 
     def width(c: StudyClip) -> float:
-        lo, hi = c.extra.get("fac_ci_low"), c.extra.get("fac_ci_high")
-        return float(hi - lo) if lo is not None and hi is not None else np.inf
+        lo, hi = as_finite(c.extra.get("fac_ci_low")), as_finite(c.extra.get("fac_ci_high"))
+        return hi - lo if lo is not None and hi is not None else np.inf
 
     return min(cand, key=lambda c: (not c.qc_pass, width(c), -c.n_beats, c.path))
 
@@ -290,43 +292,43 @@ def _side_by_side(plax: StudyClip | None, sax: StudyClip | None, mm: StudyClip |
 
 
 def parasternal_study(key: str, clips: list[StudyClip]) -> StudyResult:
-    """Study-level values of a parasternal study (see the module's rules)."""
-    plax, sax, mm = choose_clip(clips, "PLAX"), _best(clips, "SAX", "fac_pct"), _mmode(clips)
-    flags: list[str] = []
-    chosen = {"PLAX": plax, "SAX": sax, "MMODE": mm}
+    """Study-level values of a parasternal study (see the module's rules): every value
+    comes from a clip that passes QC; a failing clip is named in a flag and left out."""
+    chosen = {"PLAX": choose_clip(clips, "PLAX"), "SAX": _best_sax(clips), "MMODE": _mmode(clips)}
+    passing = {view: c for view, c in chosen.items() if c is not None and c.qc_pass}
+    flags = [make_flag("clip_fails_qc", f"the study's {view} clip fails QC; its values are left out")
+             for view, c in chosen.items() if c is not None and not c.qc_pass]
+    plax, sax, mm = passing.get("PLAX"), passing.get("SAX"), passing.get("MMODE")
     values: dict[str, Any] = dict.fromkeys(_VALUES)
     intervals: dict[str, tuple[float | None, float | None]] = {}
     method = "none"
-    if plax is not None and sax is not None and plax.qc_pass and sax.qc_pass:
-        bullet = _bullet(plax, sax)
-        if bullet is not None:
-            method = "bullet"
-            values.update(bullet)
-            values["gls_pct"] = plax.values.get("gls_pct")
-            intervals["lvef_pct"] = _bullet_interval(bullet["lvef_pct"], plax, sax)
-        else:
-            flags.append(make_flag("bullet_needs_calibration", "a PLAX or SAX loop has no trusted calibration "
-                                                              "or no length/areas: single-plane PLAX values"))
-    elif plax is None or sax is None:
-        missing = "SAX" if plax is not None else "PLAX" if sax is not None else "PLAX and SAX"
+    bullet = None if plax is None or sax is None else _bullet(plax, sax)
+    if bullet is not None:
+        method = "bullet"
+        values.update(bullet, gls_pct=plax.values.get("gls_pct"))
+        intervals["lvef_pct"] = _bullet_interval(bullet["lvef_pct"], plax, sax)
+    elif plax is not None and sax is not None:
+        flags.append(make_flag("bullet_needs_calibration", "the PLAX or SAX loop has no trusted calibration: "
+                                                           "single-plane PLAX values"))
+    elif chosen["PLAX"] is None or chosen["SAX"] is None:
+        missing = " and ".join(v for v in ("PLAX", "SAX") if chosen[v] is None)
         flags.append(make_flag("bullet_view_missing", f"no {missing} loop in this study: "
                                                       + ("single-plane PLAX values" if plax else "no LVEF")))
     else:
-        flags.append(make_flag("bullet_qc", "the PLAX or SAX loop fails QC: single-plane PLAX values"))
+        flags.append(make_flag("bullet_qc", "the PLAX or SAX loop fails QC: "
+                                            + ("single-plane PLAX values" if plax else "no LVEF")))
     if method == "none" and plax is not None and plax.values.get("lvef_pct") is not None:
         method = "single_plane_plax"
         values.update(plax.values)
         intervals = dict(plax.intervals)
     values.update(_side_by_side(plax, sax, mm))
-    species = next((c.extra.get("species") for c in (plax, sax, mm) if c is not None and c.extra.get("species")), None)
+    species = next((c.extra.get("species") for c in passing.values() if c.extra.get("species")), None)
     if species == "human" and values.get("lv_mass_mg") is not None:
         values["lv_mass_g"], values["lv_mass_mg"] = values["lv_mass_mg"] / 1000.0, None
     if species in ("mouse", "rat") and values.get("edv_ml") is not None:
         values["edv_ul"] = 1000.0 * values["edv_ml"]
         values["esv_ul"] = None if values.get("esv_ml") is None else 1000.0 * values["esv_ml"]
-    used = [c for c in (plax, sax, mm) if c is not None]
-    qc = bool(used) and all(c.qc_pass for c in used)
-    return StudyResult(key, method, values, intervals, {}, chosen, len(clips), qc, flags)
+    return StudyResult(key, method, values, intervals, {}, chosen, len(clips), bool(passing), flags)
 
 
 def _bullet_interval(lvef: float | None, plax: StudyClip, sax: StudyClip) -> tuple[float | None, float | None]:

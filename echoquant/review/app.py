@@ -43,7 +43,7 @@ STATIC = Path(__file__).with_name("static")
 _MAX_CONTOUR_POINTS = 64  # per frame on the page: enough to see and drag, small to send
 
 
-def create_app(out_dir: str | Path, reviewer: str = "reviewer", *, hash_in_background: bool = True) -> FastAPI:
+def create_app(out_dir: str | Path, reviewer: str, *, hash_in_background: bool = True) -> FastAPI:
     """The app for one output folder.
 
     Args:

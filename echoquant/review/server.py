@@ -21,7 +21,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def serve(out_dir: str | Path, *, host: str = "127.0.0.1", port: int | None = None, reviewer: str = "reviewer",
+def serve(out_dir: str | Path, *, reviewer: str, host: str = "127.0.0.1", port: int | None = None,
           open_browser: bool = True, say: Callable[[str], None] = print) -> None:
     """Serve the review of ``out_dir`` until interrupted (Ctrl+C).
 

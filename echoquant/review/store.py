@@ -45,6 +45,7 @@ from echoquant.export.clipstate import CLIP_STATE_DIR, ClipState, ClipStateError
 from echoquant.export.tables import RESULT_COLUMNS, read_record, result_row
 from echoquant.quant.edits import ReaderEdits
 from echoquant.quant.intervals import as_finite
+from echoquant.quant.result import json_safe
 
 __all__ = ["ACTIONS", "EXCLUDE_REASONS", "REVIEW_COLUMNS", "ReviewError", "ReviewStore", "VALUE_KEYS",
            "interval_width"]
@@ -231,7 +232,7 @@ class ReviewStore:
             "clip_id": clip_id, "path": r.get("path"), "name": Path(str(r.get("path"))).name,
             "status": r.get("status"), "error": r.get("error"), "view": r.get("view"), "species": r.get("species"),
             "values": values, "qc_pass": values.get("qc_pass"), "qc_flags": values.get("qc_flags"),
-            "interval_width": _json_float(interval_width(values)),
+            "interval_width": json_safe(interval_width(values)),
             "review_status": None if d is None else _STATUS[d["action"]],
             "reviewer": None if d is None else d["reviewer"], "reviewed_at": None if d is None else d["time_utc"],
             "review_reason": None if d is None else d.get("reason"),
@@ -292,7 +293,7 @@ class ReviewStore:
             decision.update(self._edit(clip, payload, sha, decision["decision_id"]))
         else:
             decision["after"] = ({k: clip.row.get(k) for k in VALUE_KEYS} if action == "accept" else before)
-        line = json.dumps(decision, allow_nan=False, default=_json_default) + "\n"
+        line = json.dumps(json_safe(decision), allow_nan=False) + "\n"
         with self._file_lock():
             with open(self.decisions_path, "a", encoding="utf-8") as fh:
                 fh.write(line)
@@ -351,12 +352,11 @@ class ReviewStore:
         new_row["qc_flags"] = ";".join(filter(None, [new_row.get("qc_flags") or "", "reader_edited"]))
         name = f"{row['clip_id']}-{decision_id[:12]}.json"
         record = {"row": new_row, "result": result.to_dict(contours=False)}
-        atomic_write_text(self.dir / "records" / name, json.dumps(record, indent=1, allow_nan=False,
-                                                                  default=_json_default))
+        atomic_write_text(self.dir / "records" / name, json.dumps(json_safe(record), indent=1, allow_nan=False))
         return {"ed_frames": list(edits.ed_frames or []) or None, "es_frames": list(edits.es_frames or []) or None,
                 "contours": {str(t): np.round(p, 2).tolist() for t, p in edits.contours.items()},
-                "after": {k: _json_value(new_row.get(k)) for k in VALUE_KEYS}, "record": name,
-                "row_after": {k: _json_value(v) for k, v in new_row.items()}}
+                "after": json_safe({k: new_row.get(k) for k in VALUE_KEYS}), "record": name,
+                "row_after": json_safe(new_row)}
 
     # ------------------------------------------------------------------ reviewed.csv
 
@@ -414,23 +414,3 @@ def _edits_from(payload: dict[str, Any]) -> ReaderEdits:
         parsed[t] = arr
     ed, es = frames("ed_frames"), frames("es_frames")
     return ReaderEdits(ed, es, parsed)
-
-
-def _json_float(v: float) -> float | None:
-    return v if math.isfinite(v) else None
-
-
-def _json_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.generic):
-        return _json_value(v.item())
-    return v
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON: {type(x).__name__}")
