@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from echoquant.errors import EchoquantError
-from echoquant.io import read_cine
+from echoquant.io import read_echo
 from echoquant.io.acquisition import AcquisitionTable
 from echoquant.io.cine import EchoCine
-from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
+from echoquant.io.mmode import MModeStrip, read_mmode
 from echoquant.quant import quantify
 from echoquant.quant.mmode import measure_mmode
 from echoquant.quant.cycle import species_bounds
@@ -96,12 +96,12 @@ class Analyzer:
         Raises:
             echoquant.errors.InputError: the file cannot be read as an echo loop.
         """
-        if isinstance(source, MModeStrip) or (not isinstance(source, EchoCine) and has_mmode(source)):
-            return score_mmode(source)
         path = None
-        if not isinstance(source, EchoCine):
+        if not isinstance(source, (EchoCine, MModeStrip)):
             path = str(source)
-            source = read_cine(source, require_loop=True)
+            source = read_echo(source, require_loop=True)
+        if isinstance(source, MModeStrip):
+            return score_mmode(source)
         cine = source
         if self.acquisition is not None:
             cine = self.acquisition.apply(cine, prefer_table=self.prefer_table)
@@ -174,10 +174,10 @@ def score(source: str | Path | EchoCine, *, model: str | Path | None = None, dev
     Returns:
         An :class:`EchoResult`, or an :class:`MModeEchoResult` for an M-mode strip.
     """
-    if isinstance(source, MModeStrip) or (not isinstance(source, EchoCine) and has_mmode(source)):
+    if not isinstance(source, (EchoCine, MModeStrip)):
+        source = read_echo(source, require_loop=True)  # header parsed once, routed by content
+    if isinstance(source, MModeStrip):
         return score_mmode(source)  # no network is loaded for a strip
-    if not isinstance(source, EchoCine):
-        source = read_cine(source, require_loop=True)  # read here: the analyzer need not look for M-mode again
     if acquisition_table is not None:
         table = acquisition_table if isinstance(acquisition_table, AcquisitionTable) else \
             AcquisitionTable.read(acquisition_table)

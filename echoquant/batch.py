@@ -35,9 +35,9 @@ from echoquant.results import MMODE_METHOD, EchoResult, MModeEchoResult
 from echoquant.errors import EchoquantError, NotAnImageError, NotDicomError
 from echoquant.export.tables import error_row, read_record, result_row, write_study_tables, write_tables
 from echoquant.flags import make_flag
-from echoquant.io import read_cine
+from echoquant.io import read_echo
 from echoquant.io.cine import EchoCine
-from echoquant.io.mmode import MModeStrip, has_mmode, read_mmode
+from echoquant.io.mmode import MModeStrip
 from echoquant.io.tiff import TIFF_SUFFIXES
 from echoquant.io.video import VIDEO_SUFFIXES
 from echoquant.privacy import scrub_for
@@ -201,9 +201,10 @@ class _LoadDataset(Dataset):
             with warnings.catch_warnings(record=True) as caught:
                 # pydicom warnings can quote header values; they go to the clip's flags, scrubbed
                 warnings.simplefilter("always")
-                # routed by content: a file with an M-mode region is an M-mode strip
-                strip = read_mmode(path) if has_mmode(path) else None
-                cine = None if strip is not None else read_cine(path, require_loop=True)
+                # routed by content (header parsed once): a file with an M-mode region is a strip
+                echo = read_echo(path, require_loop=True)
+                strip = echo if isinstance(echo, MModeStrip) else None
+                cine = None if strip is not None else echo
             loaded = _Loaded(path, cid, sha, cine=cine, mmode=strip)
             if caught:
                 (strip or cine).flags.append(make_flag("reader_warnings", scrub_for(path, "; ".join(

@@ -15,7 +15,7 @@ from echoquant.api import MModeEchoResult, score, score_mmode
 from echoquant.batch import BatchOptions, run_batch
 from echoquant.errors import SingleFrameError
 from echoquant.io import read_cine
-from echoquant.io.mmode import NoMModeError, has_mmode, read_mmode
+from echoquant.io.mmode import MModeStrip, NoMModeError, has_mmode, read_mmode
 from echoquant.io.writer import RegionSpec, write_us_dicom
 from echoquant.quant.mmode import lv_mass, measure_mmode, teichholz_ml
 from echoquant.synth.mmode import generate_mmode, sample_mmode_params, write_mmode_case
@@ -114,6 +114,24 @@ def test_score_routes_mmode_and_single_2d_frame_stays_single_frame(screens, tmp_
         read_cine(still, require_loop=True)
     with pytest.raises(NoMModeError, match="no M-mode region"):
         read_mmode(still)
+
+
+def test_read_echo_routes_by_header_parsed_once(screens, tmp_path, monkeypatch) -> None:
+    import echoquant.io.header as header_module
+    from echoquant.io import EchoCine, read_echo
+
+    calls = []
+    real = header_module.pydicom.dcmread
+    monkeypatch.setattr(header_module.pydicom, "dcmread", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    strip = read_echo(screens["rat_rgb"][0], require_loop=True)
+    assert isinstance(strip, MModeStrip) and strip.meta.source_path == str(screens["rat_rgb"][0])
+    loop = write_us_dicom(tmp_path / "loop.dcm", np.full((4, 64, 80), 90, np.uint8), frame_time_ms=20.0,
+                          regions=[RegionSpec(0, 0, 79, 63, 0.03, 0.03)])
+    assert isinstance(read_echo(loop, require_loop=True), EchoCine)
+    assert len(calls) == 2  # one header parse per file, whatever the route
+    with pytest.raises(SingleFrameError):
+        read_echo(write_us_dicom(tmp_path / "still.dcm", np.full((1, 64, 80), 90, np.uint8), frame_time_ms=None,
+                                 regions=[RegionSpec(0, 0, 79, 63, 0.03, 0.03)], multiframe=False), require_loop=True)
 
 
 def test_batch_writes_mode_columns_overlay_and_sr(screens, tmp_path) -> None:

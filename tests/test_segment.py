@@ -384,6 +384,29 @@ def test_temporal_mean_is_a_moving_mean_with_repeated_edges(window):
     np.testing.assert_allclose(temporal_mean(ramp, 3)[1:-1], ramp[1:-1], atol=1e-6)
 
 
+@pytest.mark.parametrize("period, n, expected", [
+    (24, 60, 1),    # mouse, 500 bpm at 200 frames/s: no averaging
+    (40, 100, 3),   # human, 75 bpm at 50 frames/s: the 3-frame window
+    (300, 700, 5),  # EKV-style 1,000 frames/s: the full window
+    (120, 130, 5),  # about one cycle, no repeat: the loop's length is the cycle
+])
+def test_temporal_window_follows_the_cardiac_cycle(period, n, expected):
+    from echoquant.segment.predictor import MAX_PEAK_FLATTENING, cycle_limited_window, cycle_period_frames, temporal_mean
+
+    t = np.arange(n)
+    curve = 100 + 20 * np.cos(2 * np.pi * t / period) + np.random.default_rng(1).normal(0, 1, n)
+    found = cycle_period_frames(curve)
+    assert found is None if n < 1.5 * period else abs(found - period) <= max(1.0, 0.02 * period)
+    window = cycle_limited_window(curve, 5)
+    assert window == expected
+    # The window chosen flattens the clean cosine's peak and trough by at most the stated share.
+    clean = np.cos(2 * np.pi * t / period)[:, None]
+    swing = np.ptp(temporal_mean(clean, window)[window:-window])
+    assert swing >= (1 - 2 * MAX_PEAK_FLATTENING) * np.ptp(clean[window:-window]) - 1e-9
+    assert cycle_limited_window(curve, 1) == 1
+    assert cycle_limited_window(np.full(n, 5.0), 3) == (3 if n >= 37 else 1)  # no motion: the length counts
+
+
 def test_augmentations_keep_label_values():
     tf = train_transforms()
     tf.set_random_state(0)

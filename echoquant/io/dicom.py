@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from echoquant.errors import SingleFrameError
 from echoquant.flags import make_flag
@@ -43,12 +44,13 @@ def _ecg(ds, regions: list[UltrasoundRegion], pixels: DecodedPixels, rows: int, 
     return None
 
 
-def read_dicom_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine:
+def read_dicom_cine(path: str | Path, *, require_loop: bool = False, header: Dataset | None = None) -> EchoCine:
     """Read an ultrasound DICOM file (multi-frame, single-frame or US Secondary Capture).
 
     Args:
         path: the file.
         require_loop: raise :class:`SingleFrameError` for a one-frame file.
+        header: its header when already parsed (:func:`~echoquant.io.header.read_header`).
 
     Returns:
         The loop, in grey, with timing, calibration, sector and flags.
@@ -57,7 +59,7 @@ def read_dicom_cine(path: str | Path, *, require_loop: bool = False) -> EchoCine
         echoquant.errors.InputError: one of its subclasses, saying what is wrong.
     """
     path = Path(path)
-    ds = read_header(path)
+    ds = header if header is not None else read_header(path)
     check_ultrasound_image(ds, path)
     n_frames, rows, cols = check_sizes(ds, path)
     if require_loop and n_frames < 2:

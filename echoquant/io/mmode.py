@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from echoquant.errors import InputError
 from echoquant.flags import make_flag
@@ -94,11 +95,12 @@ def mmode_region(regions: list[UltrasoundRegion], rows: int, cols: int) -> Ultra
     return max(inside, key=lambda r: r.area_px) if inside else None
 
 
-def has_mmode(path: str | Path) -> bool:
+def has_mmode(path: str | Path, header: Dataset | None = None) -> bool:
     """Whether a DICOM file's header declares an M-mode region inside its frame (reads
-    the header only; False for anything that is not a readable ultrasound image)."""
+    the header only, or uses ``header`` when it was read already; False for anything
+    that is not a readable ultrasound image)."""
     try:
-        ds = read_header(Path(path))
+        ds = header if header is not None else read_header(Path(path))
         _, rows, cols = check_sizes(ds, Path(path))
     except InputError:
         return False
@@ -136,18 +138,23 @@ def _ecg_under(regions: list[UltrasoundRegion], strip: UltrasoundRegion, frame: 
     return None
 
 
-def read_mmode(path: str | Path) -> MModeStrip:
+def read_mmode(path: str | Path, header: Dataset | None = None) -> MModeStrip:
     """Read the M-mode strip of an ultrasound DICOM file.
 
     Single-frame files and multi-frame cines are both accepted; of a cine, the last
     frame (the complete sweep) is read.
+
+    Args:
+        path: the file.
+        header: its header when already parsed (:func:`~echoquant.io.header.read_header`),
+            so that a file routed by its header is not parsed twice.
 
     Raises:
         NoMModeError: no M-mode region inside the frame.
         echoquant.errors.InputError: the reader's other errors (not DICOM, no pixels, ...).
     """
     path = Path(path)
-    ds = read_header(path)
+    ds = header if header is not None else read_header(path)
     check_ultrasound_image(ds, path)
     n_frames, rows, cols = check_sizes(ds, path)
     regions = parse_regions(ds)

@@ -82,12 +82,27 @@ def case_frames(frames: np.ndarray, labels: np.ndarray, fan_mask: np.ndarray, in
     return FrameArrays((imgs * 255 + 0.5).astype(np.uint8), labs, (fractions * 255 + 0.5).astype(np.uint8))
 
 
+def split_preset(spec: str) -> tuple[str, dict[str, str]]:
+    """``"rodent:SAX"`` -> ``("rodent", {"view": "SAX"})``: a mix entry that fixes the view,
+    so a training mix can weight one view (plain ``"rodent"`` keeps the generator's own
+    view mix)."""
+    from echoquant.synth.generate import PRESETS
+
+    preset, _, view = spec.partition(":")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS} (optionally ':VIEW'), got {spec!r}")
+    if view and view not in ("PLAX", "SAX", "A4C", "A2C"):
+        raise ValueError(f"view after ':' must be PLAX, SAX, A4C or A2C, got {spec!r}")
+    return preset, ({"view": view} if view else {})
+
+
 def _one_synth_case(args: tuple[str, int, int, int, dict]) -> FrameArrays:
     from echoquant.synth import generate_case, sample_params
     from echoquant.synth.generate import frame_schedule
 
-    preset, seed, size, per_case, overrides = args
-    params = sample_params(preset, seed, **overrides)
+    spec, seed, size, per_case, overrides = args
+    preset, fixed = split_preset(spec)
+    params = sample_params(preset, seed, **{**overrides, **fixed})
     # Only the frames taken are rendered (a 400 frames/s rodent loop has hundreds).
     times, ed, es = frame_schedule(params)
     rng = np.random.default_rng(seed)
@@ -104,6 +119,8 @@ def synth_frames(presets: dict[str, float], n_cases: int, seed: int, size: int, 
                  overrides: dict[str, Any] | None = None, workers: int = 1) -> FrameArrays:
     """Generate frames from ``n_cases`` synthetic loops, presets mixed by weight."""
     names = sorted(presets)
+    for name in names:
+        split_preset(name)  # fail before generating anything
     weights = np.array([presets[k] for k in names], dtype=float)
     weights /= weights.sum()
     rng = np.random.default_rng(seed)
@@ -221,7 +238,8 @@ class SynthDataModule(_ArraysDataModule):
 
     Args:
         cache_dir: where the generated arrays are kept (one file per setting).
-        presets: generator presets with mixing weights.
+        presets: generator presets with mixing weights; ``"rodent:SAX"`` fixes the
+            view of that share.
         n_train: training loops.
         n_val: validation loops (other seeds).
         frames_per_case: frames taken from each loop (ED, ES and random ones).
