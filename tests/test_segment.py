@@ -50,14 +50,27 @@ def test_trainer_configs_compose(trainer, tmp_path):
 
 
 def test_data_callbacks_logger_experiment_configs(tmp_path):
+    # every experiment in configs/experiment composes and instantiates
+    experiments = sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "experiment").glob("*.yaml"))
+    assert "rodent_sax_finetune_cpu" in experiments
     for ov in (["data=synthetic"], ["data=folder", "data.train_dir=a", "data.val_dir=b"], ["data=camus_mix"],
-               ["experiment=default_cpu"], ["experiment=smoke"], ["experiment=camus_cpu"], ["experiment=camus_gpu"],
-               ["experiment=rodent_finetune_cpu"]):
+               *([f"experiment={name}"] for name in experiments)):
         cfg = _compose(ov + [f"paths.output_dir={tmp_path}"])
         instantiate(cfg.data)
         for c in cfg.callbacks.values():
             instantiate(c)
         instantiate(cfg.logger)
+
+
+def test_training_mix_can_fix_a_view():
+    from echoquant.segment.data import split_preset
+
+    assert split_preset("rodent:SAX") == ("rodent", {"view": "SAX"})
+    assert split_preset("human") == ("human", {})
+    with pytest.raises(ValueError, match="view after ':'"):
+        split_preset("rodent:SAXX")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        split_preset("dog:PLAX")
 
 
 def test_short_training_run_exports_loadable_bundle(tmp_path):
