@@ -398,8 +398,9 @@ def test_temporal_mean_is_a_moving_mean_with_repeated_edges(window):
 
 
 @pytest.mark.parametrize("period, n, expected", [
-    (24, 60, 1),    # mouse, 500 bpm at 200 frames/s: no averaging
-    (40, 100, 3),   # human, 75 bpm at 50 frames/s: the 3-frame window
+    (16, 60, 1),    # mouse, 560 bpm at 150 frames/s: no averaging
+    (24, 60, 3),    # mouse, 500 bpm at 200 frames/s: 3 frames
+    (44, 100, 5),   # human, 68 bpm at 50 frames/s: 5 frames allowed
     (300, 700, 5),  # EKV-style 1,000 frames/s: the full window
     (120, 130, 5),  # about one cycle, no repeat: the loop's length is the cycle
 ])
@@ -417,7 +418,8 @@ def test_temporal_window_follows_the_cardiac_cycle(period, n, expected):
     swing = np.ptp(temporal_mean(clean, window)[window:-window])
     assert swing >= (1 - 2 * MAX_PEAK_FLATTENING) * np.ptp(clean[window:-window]) - 1e-9
     assert cycle_limited_window(curve, 1) == 1
-    assert cycle_limited_window(np.full(n, 5.0), 3) == (3 if n >= 37 else 1)  # no motion: the length counts
+    assert cycle_limited_window(np.full(n, 5.0), 3) == 3  # no motion: the loop's length counts as the cycle
+    assert cycle_limited_window(np.full(20, 5.0), 3) == 1
 
 
 def test_augmentations_keep_label_values():
