@@ -795,8 +795,6 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
     amp *= sax_specular(p0, q0, labels0, sax, look, placement) * weight * rng_scene.normal(size=len(x0))
     static = np.isin(labels0, STATIC_TISSUE)
     prepared = sax.prepare(p0, q0)  # per-scatterer ray geometry, the same in every frame
-    eps = 0.01  # mm: the map's local area change by forward differences (echo_density_gain)
-    prepared_p, prepared_q = sax.prepare(p0 + eps, q0), sax.prepare(p0, q0 + eps)
     pm = params.probe_motion_mm
     probe_track = np.stack([
         pm * np.sin(2 * np.pi * times / (0.9 * n / params.fps + 1e-9) + rng_misc.uniform(0, 6)),
@@ -821,10 +819,8 @@ def _generate_sax(params: CaseParams, only_frames: Sequence[int] | None, f_t: np
         endo_px[i], epi_px[i] = to_px(endo[:, 0], endo[:, 1], i), to_px(epi[:, 0], epi[:, 1], i)
         if i not in render:
             continue
-        p1, q1 = sax.displace(p0, q0, f, prepared)
-        pp, qp = sax.displace(p0 + eps, q0, f, prepared_p)
-        pq, qq = sax.displace(p0, q0 + eps, f, prepared_q)
-        jac = np.where(static, 1.0, ((pp - p1) * (qq - q1) - (pq - p1) * (qp - q1)) / eps ** 2)
+        p1, q1, jac = sax.displace_with_area(p0, q0, f, prepared)
+        jac = np.where(static, 1.0, jac)
         p1, q1 = np.where(static, p0, p1), np.where(static, q0, q1)
         x1, z1 = _probe_motion(*placement.to_world(q1, p1), probe_track[i])
         frames[i] = imager.to_screen(imager.beam_data(x1, z1, amp * echo_density_gain(jac)))

@@ -149,18 +149,33 @@ class SaxMotion:
                  prepared: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ED points ``(p, q)`` (mm about the LV centre; p screen-right, q down) at ``f``
         (``prepared``: :meth:`prepare` of the same points, to skip recomputing it)."""
+        p1, q1, _ = self.displace_with_area(p, q, f, prepared)
+        return p1, q1
+
+    def displace_with_area(self, p: np.ndarray, q: np.ndarray, f: float,
+                           prepared: tuple[np.ndarray, ...] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`displace` plus each point's local area change J (area at ``f`` over area
+        at ED) from the radial map's derivative, ``J = (rho1 / rho) d rho1 / d rho``: exact
+        inside the epicardium, where the twist is uniform (cavity: ``(re1 / re0)**2``;
+        wall: the in-plane gain), and to first order outside it, where the motion fades."""
         rho, theta, re0, rw0, kt = self.prepare(p, q) if prepared is None else prepared
         re1 = re0 * (1.0 - f * self.contraction * kt)
         gain = 1.0 / (1.0 - f * self.shortening)
         inside = rho <= re0
-        ring = np.sqrt(np.maximum(re1 ** 2 + (rho ** 2 - re0 ** 2) * gain, 0.0))
-        rho1 = np.where(inside, rho * re1 / np.maximum(re0, 1e-9), ring)
+        ring = np.sqrt(np.maximum(re1 ** 2 + (rho ** 2 - re0 ** 2) * gain, 1e-12))
+        scale = re1 / np.maximum(re0, 1e-9)
+        rho1 = np.where(inside, rho * scale, ring)
+        drho1 = np.where(inside, scale, rho * gain / ring)
         outside = rho > rw0
         fade = np.exp(-np.maximum(rho - rw0, 0.0) / self.decay_mm)
-        rho1 = np.where(outside, rho + (rho1 - rho) * fade, rho1)
+        faded = rho + (rho1 - rho) * fade
+        drho1 = np.where(outside, 1.0 + (drho1 - 1.0) * fade - (rho1 - rho) * fade / self.decay_mm, drho1)
+        rho1 = np.where(outside, faded, rho1)
+        area = rho1 / np.maximum(rho, 1e-9) * drho1
         twist = f * self.twist_rad * np.where(outside, fade, 1.0)
         th1 = theta + twist
-        return rho1 * np.cos(th1), rho1 * np.sin(th1)
+        return rho1 * np.cos(th1), rho1 * np.sin(th1), area
 
     def contours(self, f: float, n: int = 180) -> tuple[np.ndarray, np.ndarray]:
         """Endocardial and epicardial material contours ``(n, 2)`` as ``(p, q)`` mm at ``f``."""
