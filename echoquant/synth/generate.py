@@ -637,6 +637,9 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
     d_unit = motion.unit_displacement(u0, v0)
     d_tissue = tuple(d * follows for d in d_unit)
     grad_tissue = _linear_map_gradient(motion, u0, v0, d_unit) * follows[:, None]
+    # Only scatterers the map squeezes or stretches get a per-frame gain (far tissue: J = 1).
+    moving = np.flatnonzero(np.abs(grad_tissue).max(axis=1) > 1e-3)
+    grad_moving, amp_frame = grad_tissue[moving], amp.copy()
     d_endo, d_epi = motion.unit_displacement(u_endo, v_endo), motion.unit_displacement(u_epi, v_epi)
     d_mid, d_la = motion.unit_displacement(u_mid, v_mid), motion.unit_displacement(u_la, v_la)
     for i in range(n):
@@ -648,7 +651,8 @@ def generate_case(params: CaseParams, only_frames: Sequence[int] | None = None) 
             lx, lz = _probe_motion(*placement.to_world(lu, lv), probe_track[i])
             xs = np.concatenate([x1, lx, cx])
             zs = np.concatenate([z1, lz, cz])
-            amps = np.concatenate([amp * echo_density_gain(_jacobian_at(grad_tissue, f)), leaflet_amp, camp])
+            amp_frame[moving] = amp[moving] * echo_density_gain(_jacobian_at(grad_moving, f))
+            amps = np.concatenate([amp_frame, leaflet_amp, camp])
             frames[i] = imager.to_screen(imager.beam_data(xs, zs, amps))
         # Truth from the same map.
         ue, ve = u_endo + f * d_endo[0], v_endo + f * d_endo[1]
