@@ -69,6 +69,8 @@ def test_training_mix_can_fix_a_view():
     assert split_preset("human") == ("human", {})
     with pytest.raises(ValueError, match="view after ':'"):
         split_preset("rodent:SAXX")
+    with pytest.raises(ValueError, match="for preset 'human'"):
+        split_preset("human:SAX")  # the generator renders no human short axis
     with pytest.raises(ValueError, match="preset must be one of"):
         split_preset("dog:PLAX")
 

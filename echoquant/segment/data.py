@@ -86,13 +86,13 @@ def split_preset(spec: str) -> tuple[str, dict[str, str]]:
     """``"rodent:SAX"`` -> ``("rodent", {"view": "SAX"})``: a mix entry that fixes the view,
     so a training mix can weight one view (plain ``"rodent"`` keeps the generator's own
     view mix)."""
-    from echoquant.synth.generate import PRESETS
+    from echoquant.synth.generate import PRESETS, views_of
 
     preset, _, view = spec.partition(":")
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS} (optionally ':VIEW'), got {spec!r}")
-    if view and view not in ("PLAX", "SAX", "A4C", "A2C"):
-        raise ValueError(f"view after ':' must be PLAX, SAX, A4C or A2C, got {spec!r}")
+    if view and view not in views_of(preset):
+        raise ValueError(f"view after ':' must be one of {views_of(preset)} for preset {preset!r}, got {spec!r}")
     return preset, ({"view": view} if view else {})
 
 

@@ -14,7 +14,8 @@ from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
 from echoquant.segment.result import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
 
-__all__ = ["Predictor", "resolve_device", "temporal_mean", "cycle_limited_window", "cycle_period_frames", "KEEP_LARGEST", "DEFAULT_BATCH"]
+__all__ = ["Predictor", "resolve_device", "temporal_mean", "cycle_limited_window", "cycle_period_frames",
+           "KEEP_LARGEST", "DEFAULT_BATCH"]
 
 # Frames per forward pass by device type when none is asked for.
 DEFAULT_BATCH = {"cpu": 32, "cuda": 128}

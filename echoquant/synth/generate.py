@@ -166,6 +166,13 @@ PRESETS = ("human", "human_a4c", "human_a2c", "rodent", "mouse", "rat")
 
 # Rodent views imaged from the parasternal window (rectangular linear-array images).
 PARASTERNAL_VIEWS = ("PLAX", "SAX")
+RODENT_VIEWS = PARASTERNAL_VIEWS + ("A4C",)
+HUMAN_VIEWS = ("A4C", "A2C")
+
+
+def views_of(preset: str) -> tuple[str, ...]:
+    """The views the generator renders for a preset."""
+    return RODENT_VIEWS if preset in ("rodent", "mouse", "rat") else HUMAN_VIEWS
 
 _PATHOLOGIES = ("normal", "dcm", "infarct", "aneurysm", "hypokinetic")
 
@@ -215,10 +222,10 @@ def sample_params(preset: str, seed: int, **overrides: Any) -> CaseParams:
     ekv_beats = None
     if rodent:
         species = preset if preset != "rodent" else str(rng.choice(["mouse", "rat"]))
-        view = str(overrides.get("view") or rng.choice(["PLAX", "SAX", "A4C"], p=[0.45, 0.35, 0.2]))
+        view = str(overrides.get("view") or rng.choice(list(RODENT_VIEWS), p=[0.45, 0.35, 0.2]))
     else:
         species = "human"
-        view = {"human_a4c": "A4C", "human_a2c": "A2C"}.get(preset) or str(overrides.get("view") or rng.choice(["A4C", "A2C"]))
+        view = {"human_a4c": "A4C", "human_a2c": "A2C"}.get(preset) or str(overrides.get("view") or rng.choice(list(HUMAN_VIEWS)))
     pathology = str(overrides.pop("pathology", None) or rng.choice(_PATHOLOGIES, p=[0.4, 0.15, 0.25, 0.1, 0.1]))
 
     lvef = {"normal": (52, 72), "dcm": (15, 40), "infarct": (25, 50), "aneurysm": (20, 42), "hypokinetic": (40, 58)}[pathology]
