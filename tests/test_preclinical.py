@@ -152,3 +152,57 @@ def test_parasternal_study_falls_back_with_a_flag() -> None:
     assert failed.qc_pass
     sax_only = parasternal_study("k", [_clip("SAX", eda_mm2=12.0, esa_mm2=6.0, fac_pct=50.0)])
     assert sax_only.method == "none" and sax_only.values["fac_pct"] == 50.0 and sax_only.values["lvef_pct"] is None
+
+
+def _contracting_speckle(n_frames: int = 9, r_ed: float = 60.0, scale_es: float = 0.75, size: int = 240):
+    """A speckle texture contracting homogeneously about the centre: scale 1 at frame 0
+    and the last frame, ``scale_es`` at the middle one (ES); the cavity is the disc of
+    radius ``r_ed`` times the frame's scale, so the true ES/ED area ratio is scale_es**2."""
+    import cv2
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(3)
+    tex = gaussian_filter(rng.normal(size=(size, size)), 1.2)
+    tex = np.clip(128 + 40 * tex / tex.std(), 0, 255).astype(np.float32)
+    es = n_frames // 2
+    scales = 1 - (1 - scale_es) * np.sin(np.pi * np.arange(n_frames) / (n_frames - 1)) ** 1
+    c = size / 2
+    frames = np.stack([cv2.warpAffine(tex, np.float32([[s, 0, c * (1 - s)], [0, s, c * (1 - s)]]), (size, size),
+                                      flags=cv2.INTER_LINEAR) for s in scales]).astype(np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    rho = np.hypot(xx - c + 0.5, yy - c + 0.5)
+    return frames, scales, rho, es
+
+
+def test_tracked_ring_follows_a_known_contraction() -> None:
+    frames, scales, rho, es = _contracting_speckle()
+    r_ed = 60.0
+    cavity = np.stack([rho <= r_ed * s for s in scales])
+    myo = np.stack([(rho > r_ed * s) & (rho <= r_ed * s + 20) for s in scales])
+    m = sax_beat_motion(frames, cavity, myo, Beat(0, es, len(frames) - 1), (0.02, 0.02), track=True)
+    assert m.tracked_es_area_ratio == pytest.approx(scales[es] ** 2, abs=0.02)
+    assert m.tracked_lvids == pytest.approx(m.lvidd * scales[es], rel=0.03)
+
+
+def test_fac_takes_the_tracked_border_only_where_it_moved_further_in() -> None:
+    from echoquant.quant.sax import _areas_from_tracking, _beat
+
+    frames, scales, rho, es = _contracting_speckle()
+    r_ed, beat = 60.0, Beat(0, es, len(frames) - 1)
+    truth_fac = 100 * (1 - scales[es] ** 2)
+    for lag_px in (6.0, 0.0):  # a network that draws the ES cavity too large, or an exact one
+        cavity = np.stack([rho <= r_ed * s for s in scales])
+        cavity[es] = rho <= r_ed * scales[es] + lag_px
+        myo = np.stack([(rho > r_ed * s) & (rho <= r_ed * s + 20) for s in scales])
+        result = _beat(beat, cavity_areas(cavity, (0.02, 0.02)), None, True)
+        seg_fac = result.fac_pct
+        m = sax_beat_motion(frames, cavity, myo, beat, (0.02, 0.02), track=True)
+        tracked_fac = 100 * (1 - m.tracked_es_area_ratio)
+        source = _areas_from_tracking([result], [m], True)
+        assert result.fac_seg_pct == seg_fac
+        assert result.fac_pct == max(seg_fac, tracked_fac)
+        assert source == ("tracking" if tracked_fac > seg_fac else "segmentation")
+        assert result.fac_pct == pytest.approx(truth_fac, abs=1.5)
+        if lag_px:
+            assert seg_fac < truth_fac - 8 and source == "tracking"
+            assert result.esa_mm2 == pytest.approx(result.eda_mm2 * (1 - result.fac_pct / 100))

@@ -65,12 +65,18 @@ RESULT_COLUMNS = [
     # short axis, echoquant.quant.plax/saxmotion); the PLAX long-axis length at ED and ES;
     # SAX circumferential (tracking) and radial strain; the SAX ED epicardial area (LV mass).
     "lv_length_mm", "lv_length_es_mm", "gcs_pct", "grs_pct", "epi_eda_mm2",
+    # Added with tracked parasternal borders: where fac_pct (SAX; with ESA, LVIDs, FS) and
+    # lvef_pct (with ESV) came from (segmentation, tracking or mixed over beats; PLAX
+    # loops may take tracking, apical loops always segmentation), and the SAX FAC of the
+    # segmented areas alone.
+    "fac_source", "lvef_source", "fac_seg_pct",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
                  "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes", "mode",
-                 "species", "species_source")
+                 "species", "species_source", "fac_source",
+                 "lvef_source")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
@@ -80,7 +86,8 @@ _SUMMARY_KEYS = ("lvef_pct", "edv_ml", "esv_ml", "gls_pct", "gls_contour_pct", "
                  "wmsi", "akinetic_extent_pct", "thinnest_wall_ed_mm", "n_segments_assessable",
                  "eda_mm2", "esa_mm2", "fac_pct", "fac_ci_low", "fac_ci_high", "species", "species_source",
                  "lvidd_mm", "lvids_mm", "fs_pct", "ivsd_mm", "ivss_mm", "lvpwd_mm", "lvpws_mm", "lv_length_mm",
-                 "lv_length_es_mm", "gcs_pct", "grs_pct", "epi_eda_mm2")
+                 "lv_length_es_mm", "gcs_pct", "grs_pct", "epi_eda_mm2", "fac_source", "lvef_source",
+                 "fac_seg_pct")
 
 
 def _round(v: Any, digits: int = 6) -> Any:

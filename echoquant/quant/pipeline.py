@@ -17,11 +17,13 @@ from echoquant.quant.masks import clean_masks, imaged_myocardium
 from echoquant.quant.plax import plax_dimensions
 from echoquant.quant.qc import check_confidence, check_foreshortening, check_interval_width, check_jitter, plausible
 from echoquant.quant.result import BeatResult, QuantResult
-from echoquant.quant.strain import line_strain_pct, offset_line, regional_strain_pct, snap_to_contour, track_line
+from echoquant.quant.strain import (MAX_FB_FAILURE, line_strain_pct, offset_line, regional_strain_pct, snap_to_contour,
+                                    track_line)
 from echoquant.quant.sax import SAX_SEGMENT_NAMES, quantify_sax
 from echoquant.quant.view import CavityBorder, LVViewCheck, check_lv_view, lv_view_features, recognise_view
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
+from echoquant.geometry import method_of_disks
 from echoquant.quant.volumes import frame_volumes, to_mm
 from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
@@ -91,6 +93,7 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
         "es_points": endo.positions[beat.es - beat.ed],
         "es_border_points": snapped[beat.es - beat.ed],
         "regional_es": [float(regional[k, beat.es - beat.ed]) for k in range(len(names))],
+        "positions": endo.positions,
     }
     if myo is not None and myo.any():
         thick = wall_thickness_px(contour.points, myo)
@@ -98,6 +101,53 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
             mid = track_line(frames, offset_line(contour.points, 0.5 * thick), beat.ed, stop, drift_correct=complete)
             out["midwall"] = float(line_strain_pct(mid.positions, spacing)[beat.es - beat.ed])
     return out
+
+
+def _tracked_systole(positions: np.ndarray, spacing: tuple[float, float] | None) -> tuple[float, int] | None:
+    """The tracked ED contour's smallest over largest method-of-disks volume in the beat,
+    and the frame (from ED) of the smallest."""
+    scale = spacing if spacing is not None else (1.0, 1.0)
+    vols = []
+    for p in positions:
+        pts = to_mm(p, scale)
+        vols.append(method_of_disks(pts, apex=pts[len(pts) // 2]).volume_ml)
+    vols = np.asarray(vols, dtype=np.float64)
+    if not len(vols) or not np.all(np.isfinite(vols)) or vols.max() <= 0:
+        return None
+    return float(vols.min() / vols.max()), int(np.argmin(vols))
+
+
+def _plax_tracked(r: BeatResult, tracked: dict | None, spacing: tuple[float, float] | None) -> bool:
+    """A PLAX beat's ESV and LVEF, and separately its LVIDs and FS, from its tracked ED
+    contour where that contour contracts further in the beat than the segmented one;
+    in place (after :func:`_plax_beat`). Returns whether LVEF came from tracking.
+
+    The rule of the short axis (:func:`echoquant.quant.sax._areas_from_tracking`): the
+    network draws a small rodent cavity outward at ES and the tracker under-follows a
+    strong contraction, so the larger LVEF is the nearer, and with exact masks the
+    segmented volumes are exact and kept. On 10 held-out generated mouse PLAX loops:
+    LVEF MAE 5.4 (segmented) against 4.0 (the larger of the two). Parasternal long axes
+    only: on real apical human loops the segmented ESV is unbiased (CAMUS valid).
+    """
+    if not tracked or r.lvef_pct is None or tracked["fb_failure"] > MAX_FB_FAILURE:
+        return False
+    systole = _tracked_systole(tracked["positions"], spacing)
+    if systole is None:
+        return False
+    ratio, k = systole
+    scale = spacing if spacing is not None else (1.0, 1.0)
+    d, s = (plax_dimensions(to_mm(tracked["positions"][i], scale)) for i in (0, k))
+    if d is not None and s is not None and d.lvid > 0 and r.fs_pct is not None:
+        fs = 100.0 * (d.lvid - s.lvid) / d.lvid
+        if fs > r.fs_pct:
+            r.fs_pct = fs
+            r.lvids_mm = None if r.lvidd_mm is None else r.lvidd_mm * (1.0 - fs / 100.0)
+    if 100.0 * (1.0 - ratio) <= r.lvef_pct:
+        return False
+    r.lvef_pct = 100.0 * (1.0 - ratio)
+    if r.edv_ml is not None:
+        r.esv_ml = r.edv_ml * ratio
+    return True
 
 
 def _beat_wall_motion(b: Beat, contours: list[LVContour | None], tracked: dict | None, labels: np.ndarray,
@@ -193,7 +243,7 @@ def _qc_flags(beats: list[BeatResult], volume: np.ndarray, long_axis: np.ndarray
         stroke = float(np.nanmedian([volume[b.ed_frame] - volume[b.es_frame] for b in beats]))
         flags += check_jitter(volume, smooth, stroke)
     fb = [b.fb_failure for b in beats if b.fb_failure is not None]
-    tracking_ok = not fb or float(np.mean(fb)) <= 0.3
+    tracking_ok = not fb or float(np.mean(fb)) <= MAX_FB_FAILURE
     if not tracking_ok:
         flags.append(make_flag("tracking_unreliable", f"{100 * np.mean(fb):.0f}% of tracked steps failed the "
                                                       "forward-backward check; tracking GLS withheld"))
@@ -450,13 +500,17 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
         tracks.append(tracked)
         beat_results.append(_measure_beat(b, volume, vols[ckey], tracked, calibrated, seg.lv_area_levels))
 
+    lvef_source = "segmentation"
     if view["view"] == "PLAX":
         for b, r in zip(beats, beat_results):
             _plax_beat(r, b, contours, cavity, seg.labels, spacing)
+        used = [_plax_tracked(r, t, spacing) for r, t in zip(beat_results, tracks)]
+        lvef_source = "tracking" if used and all(used) else ("mixed" if any(used) else "segmentation")
     qc, tracking_ok = _qc_flags(beat_results, volume, vols[lkey], seg)
     summary, withheld = _summarise(beat_results, tracking_ok, kind, cine.fps, names, beat_source)
     qc += check_interval_width(summary)
-    summary.update({**view, "lv_view": {**gate.features, **shape_features}, **species_info})
+    summary.update({**view, "lv_view": {**gate.features, **shape_features}, **species_info,
+                    "lvef_source": lvef_source if beat_results else None})
     edge = sector_edge_distance(cine.fan_mask)
     motion = summarise_wall_motion([
         _beat_wall_motion(b, contours, t if tracking_ok else None, seg.labels, cine.fan_mask, edge, spacing, names)

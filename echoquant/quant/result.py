@@ -64,6 +64,8 @@ class BeatResult:
     esa_mm2: float | None = None
     fac_pct: float | None = None
     fac_seg_spread_pct: float | None = None
+    # FAC from the segmented areas alone, kept when fac_pct comes from the tracked border.
+    fac_seg_pct: float | None = None
     # Parasternal dimensions (PLAX: echoquant.quant.plax; SAX: echoquant.quant.saxmotion),
     # mm (None uncalibrated; FS is a ratio and always given), named as M-mode names them.
     lvidd_mm: float | None = None

@@ -17,10 +17,15 @@ Definitions (the generator's truth, :func:`echoquant.synth.sax.sax_truth`, uses 
   % of its ED distance.
 - **GCS**: the ED cavity border (resampled to 120 points from the anterior segment's
   start, clockwise) is tracked through the beat (Lucas-Kanade,
-  :func:`~echoquant.quant.strain.track_line`), each frame's positions held on that
-  frame's segmented border, and the closed line's Lagrangian strain at ES is GCS; each
-  sixth of the line (20 points) gives its segment's circumferential strain (the six
-  arcs start where the segments do, so on a near-round section they are the segments).
+  :func:`~echoquant.quant.strain.track_line`); at ES its points either held on that
+  frame's segmented border or as tracked, whichever closed line shortened more (both
+  under-read a strongly contracting ring; with exact masks the held line is exact), and
+  that line's Lagrangian strain at ES is GCS; each sixth of the line (20 points) gives
+  its segment's circumferential strain (the six arcs start where the segments do, so on
+  a near-round section they are the segments).
+- **Tracked systole**: the same tracked ring's smallest area in the beat over its
+  largest, and its LVID in that frame, which :mod:`echoquant.quant.sax` uses for ESA,
+  FAC, LVIDs and FS where the ring moved further in than the segmented ES border.
 - **Wall motion**: per segment the kinesis index of its circumferential strain and
   excursion (thickening in place of a missing one; normal references and cut points of
   :mod:`echoquant.quant.wallmotion`), classed normal/hypokinetic/akinetic/dyskinetic;
@@ -74,6 +79,11 @@ class SaxBeatMotion:
     segment_ed_arc: list[float]
     epi_area_ed: float | None
     fb_failure: float | None = None
+    # The tracked ED border at ES, not held on the segmentation: its area over the ED
+    # border's area, and its LVID (mm, or px uncalibrated). None without tracking.
+    tracked_es_area_ratio: float | None = None
+    tracked_lvids: float | None = None
+    beat: Beat | None = None
 
 
 def _scale(spacing_mm: tuple[float, float] | None) -> np.ndarray:
@@ -178,30 +188,62 @@ def sax_beat_motion(frames: np.ndarray, cavity: np.ndarray, myocardium: np.ndarr
                  for a, b in zip(_segment_means(r_ed, seg), _segment_means(r_es, seg))]
     ring = _start_at_anterior(inner[beat.ed], centre_px)
     arcs = np.linalg.norm(np.diff(ring * scale, axis=0), axis=1).reshape(6, -1).sum(axis=1).tolist()
-    gcs, seg_strain, fb = None, [None] * 6, None
+    gcs, seg_strain, fb, ratio, lvids_tracked = None, [None] * 6, None, None, None
     if track:
-        gcs, seg_strain, fb = _circumferential(frames, cavity, ring, beat, spacing_mm)
+        gcs, seg_strain, fb, tracked = _circumferential(frames, cavity, ring, beat, spacing_mm)
+        ratio, lvids_tracked = _tracked_systole(tracked, centre, scale)
     epi_area = None if omm[beat.ed] is None else polygon_area(omm[beat.ed])
     return SaxBeatMotion(lvidd, lvids, fs, gcs, grs, seg_strain, _change(thick_ed, thick_es), excursion,
-                         thick_ed, arcs, epi_area, fb)
+                         thick_ed, arcs, epi_area, fb, ratio, lvids_tracked, beat)
+
+
+def _tracked_systole(rings: np.ndarray, centre_mm: np.ndarray, scale: np.ndarray
+                     ) -> tuple[float | None, float | None]:
+    """The tracked ring's smallest area over its largest in the beat, and its LVID in the
+    frame of smallest area (on the vertical line through the ED centre).
+
+    The extremes of the tracked area, not its values at the ED and ES frames found on the
+    segmented area curve: a low-FAC heart's segmented curve has a flat top, and an ED
+    frame found a few frames early (4-5 of 26 in a generated mouse aneurysm) loses a
+    third of its FAC when the ring is read at fixed frames.
+    """
+    areas = np.array([polygon_area(r) for r in rings])
+    if not len(areas) or not np.all(np.isfinite(areas)) or areas.max() <= 0:
+        return None, None
+    k = int(np.argmin(areas))
+    chord = chord_across(centre_mm, np.array([0.0, 1.0]), rings[k] * scale)
+    return float(areas[k] / areas.max()), None if chord is None else chord[1] - chord[0]
 
 
 def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, beat: Beat,
-                     spacing_mm: tuple[float, float] | None) -> tuple[float | None, list[float | None], float]:
-    """GCS and segment circumferential strains at ES from the tracked, border-held ring."""
+                     spacing_mm: tuple[float, float] | None
+                     ) -> tuple[float | None, list[float | None], float, np.ndarray]:
+    """GCS and segment circumferential strains at ES from the tracked ring (held on the
+    segmented border or not, whichever shortened more);
+    the forward-backward failure rate; the tracked ring in every frame of the beat before
+    it is held (``(F, N, 2)`` px, from ED)."""
     n = len(frames)
     stop = beat.next_ed if beat.next_ed is not None else min(n - 1, beat.es + max(1, (beat.es - beat.ed) // 4))
     line = track_line(frames, ring[:-1], beat.ed, stop, drift_correct=beat.next_ed is not None)
     k = beat.es - beat.ed
     border = closed_border(cavity[beat.es])
-    es = line.positions[k] if border is None else _snap_closed(line.positions[k], border)
-    pos = np.stack([ring[:-1], es])
-    closed = np.concatenate([pos, pos[:, :1]], axis=1)
-    gcs = float(line_strain_pct(closed, spacing_mm)[1])
+    # Held on the segmented ES border, or as tracked, whichever shortened more: both
+    # under-read a strongly contracting ring (the network's ES border lies outward, the
+    # tracker under-follows), and with exact masks the held ring is exact and wins
+    # (see echoquant.quant.sax._areas_from_tracking for the same rule on areas).
+    closed, gcs = None, None
+    for es in (line.positions[k], None if border is None else _snap_closed(line.positions[k], border)):
+        if es is None:
+            continue
+        pos = np.stack([ring[:-1], es])
+        c = np.concatenate([pos, pos[:, :1]], axis=1)
+        g = float(line_strain_pct(c, spacing_mm)[1])
+        if gcs is None or g <= gcs:
+            closed, gcs = c, g
     per = _TRACK_POINTS // 6
     seg = [float(line_strain_pct(closed[:, s * per:(s + 1) * per + 1], spacing_mm, node_step=2)[1])
            for s in range(6)]
-    return gcs, seg, float(line.fb_failure)
+    return gcs, seg, float(line.fb_failure), line.positions
 
 
 def sax_wall_motion(beats: list[SaxBeatMotion], names: tuple[str, ...], calibrated: bool) -> WallMotion:

@@ -19,7 +19,11 @@ from scipy.ndimage import gaussian_filter1d, map_coordinates
 from echoquant.quant.contour import N_PER_SIDE
 
 __all__ = ["TrackedLine", "track_line", "line_strain_pct", "regional_strain_pct", "offset_line", "snap_to_contour",
-           "SEGMENT_SLICES"]
+           "SEGMENT_SLICES", "MAX_FB_FAILURE"]
+
+# Tracking whose steps failed the forward-backward check more often than this (fraction)
+# is not used: strain is withheld and volumes/areas come from the segmentation alone.
+MAX_FB_FAILURE = 0.3
 
 # Index ranges of the six segments on a resampled contour (left hinge -> apex -> right hinge).
 _THIRD = N_PER_SIDE // 3
