@@ -206,3 +206,31 @@ def test_fac_takes_the_tracked_border_only_where_it_moved_further_in() -> None:
         if lag_px:
             assert seg_fac < truth_fac - 8 and source == "tracking"
             assert result.esa_mm2 == pytest.approx(result.eda_mm2 * (1 - result.fac_pct / 100))
+
+
+def test_plax_takes_the_tracked_contour_only_where_it_contracts_further() -> None:
+    from echoquant.quant.pipeline import _plax_tracked
+    from echoquant.quant.result import BeatResult
+
+    # A half ellipse (hinge -> apex -> hinge) shrinking about its base midpoint by s:
+    # disk volumes scale by s**3, the LVID at the leaflet-tip level by s.
+    t = np.linspace(0.0, np.pi, 81)
+    contour = np.stack([100 + 40 * np.cos(t), 50 + 120 * np.sin(t)], axis=1)
+    base = 0.5 * (contour[0] + contour[-1])
+    scales = [1.0, 0.9, 0.8, 0.85, 1.0]
+    tracked = {"fb_failure": 0.0, "positions": np.stack([base + s * (contour - base) for s in scales])}
+    true_lvef, true_fs = 100 * (1 - 0.8 ** 3), 100 * (1 - 0.8)
+
+    def beat(lvef: float, fs: float) -> BeatResult:
+        return BeatResult(0, 2, 4, lvef, 0.05, 0.05 * (1 - lvef / 100), None, None, None, None,
+                          fs_pct=fs, lvidd_mm=4.0, lvids_mm=4.0 * (1 - fs / 100))
+
+    lagging = beat(true_lvef - 10, true_fs - 5)
+    assert _plax_tracked(lagging, tracked, (0.05, 0.05))
+    assert lagging.lvef_pct == pytest.approx(true_lvef, abs=0.5) and lagging.fs_pct == pytest.approx(true_fs, abs=0.5)
+    assert lagging.esv_ml == pytest.approx(0.05 * 0.8 ** 3, rel=0.02)
+    assert lagging.lvids_mm == pytest.approx(4.0 * 0.8, rel=0.01)
+    ahead = beat(true_lvef + 3, true_fs + 3)  # segmentation contracting further: kept
+    assert not _plax_tracked(ahead, tracked, (0.05, 0.05))
+    assert ahead.lvef_pct == true_lvef + 3 and ahead.fs_pct == true_fs + 3
+    assert not _plax_tracked(beat(10.0, 5.0), {**tracked, "fb_failure": 0.5}, (0.05, 0.05))  # failed tracking
