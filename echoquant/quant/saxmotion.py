@@ -18,7 +18,8 @@ Definitions (the generator's truth, :func:`echoquant.synth.sax.sax_truth`, uses 
 - **GCS**: the ED cavity border (resampled to 120 points from the anterior segment's
   start, clockwise) is tracked through the beat (Lucas-Kanade,
   :func:`~echoquant.quant.strain.track_line`); at ES its points either held on that
-  frame's segmented border or as tracked, whichever closed line shortened more (both
+  frame's segmented border or as tracked (in the tracked line's own smallest-area frame,
+  where FAC reads it), whichever closed line shortened more (both
   under-read a strongly contracting ring; with exact masks the held line is exact), and
   that line's Lagrangian strain at ES is GCS; each sixth of the line (20 points) gives
   its segment's circumferential strain (the six arcs start where the segments do, so on
@@ -232,7 +233,9 @@ def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, b
     # tracker under-follows), and with exact masks the held ring is exact and wins
     # (see echoquant.quant.sax._areas_from_tracking for the same rule on areas).
     closed, gcs = None, None
-    for es in (line.positions[k], None if border is None else _snap_closed(line.positions[k], border)):
+    # The free line at its own end-systole (smallest area in the beat), as FAC reads it.
+    k_free = int(np.argmin([polygon_area(p) for p in line.positions]))
+    for es in (line.positions[k_free], None if border is None else _snap_closed(line.positions[k], border)):
         if es is None:
             continue
         pos = np.stack([ring[:-1], es])
