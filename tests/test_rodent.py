@@ -172,6 +172,21 @@ def test_rodent_sax_loop_scored_end_to_end(tmp_path, analyzer):
     assert row["fac_pct"] is not None and row["lvef_pct"] is None and row["view"] == "SAX"
 
 
+
+def test_tracking_brings_sax_fac_nearer_the_truth(tmp_path):
+    """With tracking on (the default), a normal mouse short axis whose ES cavity the network
+    draws too large takes its FAC from the tracked ED border, nearer the truth."""
+    from echoquant.api import Analyzer
+
+    case = generate_case(sample_params("mouse", 5_101_007, view="SAX", pathology="normal", n_beats=2.2))
+    write_case(case, tmp_path, "sax", compression="jpeg")
+    s = _score_without_header_view(Analyzer(device="cpu", track=True), tmp_path / "sax.dcm").quant.summary
+    truth = case.truth["fac_pct"]
+    assert s["fac_source"] in ("tracking", "mixed")
+    assert s["fac_pct"] > s["fac_seg_pct"] and abs(s["fac_pct"] - truth) < abs(s["fac_seg_pct"] - truth)
+    assert s["fac_pct"] == pytest.approx(truth, abs=6.5)
+    assert s["esa_mm2"] == pytest.approx(s["eda_mm2"] * (1 - s["fac_pct"] / 100), rel=0.05)
+
 # ------------------------------------------------------------------ side tables, TIFF
 
 
