@@ -6,6 +6,7 @@ import numpy as np
 from scipy.signal import savgol_filter
 
 from echoquant.flags import has_flag, make_flag
+from echoquant.geometry import method_of_disks
 from echoquant.io.cine import EchoCine
 from echoquant.quant.contour import LVContour, closed_border, extract_contours
 from echoquant.quant.cycle import Beat, detect_beats, resolve_species
@@ -23,7 +24,6 @@ from echoquant.quant.sax import SAX_SEGMENT_NAMES, quantify_sax
 from echoquant.quant.view import CavityBorder, LVViewCheck, check_lv_view, lv_view_features, recognise_view
 from echoquant.quant.wallmotion import (NOT_ASSESSED, WallMotion, beat_wall_motion, sector_edge_distance,
                                         summarise_wall_motion, wall_thickness_px)
-from echoquant.geometry import method_of_disks
 from echoquant.quant.volumes import frame_volumes, to_mm
 from echoquant.segment.result import LA, LV_CAVITY, LV_MYOCARDIUM, Segmentation
 
