@@ -103,7 +103,8 @@ def _track_beat(frames: np.ndarray, contours: list[LVContour | None], beat: Beat
     return out
 
 
-def _tracked_systole(positions: np.ndarray, spacing: tuple[float, float] | None) -> tuple[float, int] | None:
+def _tracked_volume_extremes(positions: np.ndarray, spacing: tuple[float, float] | None
+                             ) -> tuple[float, int] | None:
     """The tracked ED contour's smallest over largest method-of-disks volume in the beat,
     and the frame (from ED) of the smallest."""
     scale = spacing if spacing is not None else (1.0, 1.0)
@@ -131,17 +132,14 @@ def _plax_tracked(r: BeatResult, tracked: dict | None, spacing: tuple[float, flo
     """
     if not tracked or r.lvef_pct is None or tracked["fb_failure"] > MAX_FB_FAILURE:
         return False
-    systole = _tracked_systole(tracked["positions"], spacing)
+    systole = _tracked_volume_extremes(tracked["positions"], spacing)
     if systole is None:
         return False
     ratio, k = systole
     scale = spacing if spacing is not None else (1.0, 1.0)
     d, s = (plax_dimensions(to_mm(tracked["positions"][i], scale)) for i in (0, k))
-    if d is not None and s is not None and d.lvid > 0 and r.fs_pct is not None:
-        fs = 100.0 * (d.lvid - s.lvid) / d.lvid
-        if fs > r.fs_pct:
-            r.fs_pct = fs
-            r.lvids_mm = None if r.lvidd_mm is None else r.lvidd_mm * (1.0 - fs / 100.0)
+    if d is not None and s is not None:
+        r.take_larger_fs(d.lvid, s.lvid)
     if 100.0 * (1.0 - ratio) <= r.lvef_pct:
         return False
     r.lvef_pct = 100.0 * (1.0 - ratio)

@@ -85,6 +85,19 @@ class BeatResult:
     segment_thickening_pct: dict[str, float | None] = field(default_factory=dict)
     epi_eda_mm2: float | None = None
 
+    def take_larger_fs(self, lvid_ed: float | None, lvid_es_tracked: float | None) -> bool:
+        """Take FS and LVIDs from a tracked end-systolic LVID where that gives the larger FS
+        (the parasternal rule of :mod:`echoquant.quant.sax`: segmentation and tracking
+        both only under-read a contraction); ``lvid_ed`` in the tracked LVID's unit."""
+        if not lvid_ed or lvid_es_tracked is None or self.fs_pct is None:
+            return False
+        fs = 100.0 * (lvid_ed - lvid_es_tracked) / lvid_ed
+        if fs <= self.fs_pct:
+            return False
+        self.fs_pct = fs
+        self.lvids_mm = None if self.lvidd_mm is None else self.lvidd_mm * (1.0 - fs / 100.0)
+        return True
+
 
 @dataclass
 class QuantResult:

@@ -126,11 +126,8 @@ def _areas_from_tracking(results: list[BeatResult], motions: list[SaxBeatMotion]
             r.fac_pct = tracked
             if calibrated and r.eda_mm2 is not None:
                 r.esa_mm2 = r.eda_mm2 * ratio
-        if m is not None and m.tracked_lvids is not None and m.lvidd and r.fs_pct is not None:
-            fs = 100.0 * (m.lvidd - m.tracked_lvids) / m.lvidd
-            if fs > r.fs_pct:
-                r.fs_pct = fs
-                r.lvids_mm = m.tracked_lvids if calibrated else None
+        if m is not None:
+            r.take_larger_fs(m.lvidd, m.tracked_lvids)
     if not any(used):
         return "segmentation"
     return "tracking" if all(used) else "mixed"

@@ -191,17 +191,17 @@ def sax_beat_motion(frames: np.ndarray, cavity: np.ndarray, myocardium: np.ndarr
     arcs = np.linalg.norm(np.diff(ring * scale, axis=0), axis=1).reshape(6, -1).sum(axis=1).tolist()
     gcs, seg_strain, fb, ratio, lvids_tracked = None, [None] * 6, None, None, None
     if track:
-        gcs, seg_strain, fb, tracked = _circumferential(frames, cavity, ring, beat, spacing_mm)
-        ratio, lvids_tracked = _tracked_systole(tracked, centre, scale)
+        gcs, seg_strain, fb, ratio, lvids_tracked = _circumferential(frames, cavity, ring, beat, spacing_mm, centre)
     epi_area = None if omm[beat.ed] is None else polygon_area(omm[beat.ed])
     return SaxBeatMotion(lvidd, lvids, fs, gcs, grs, seg_strain, _change(thick_ed, thick_es), excursion,
                          thick_ed, arcs, epi_area, fb, ratio, lvids_tracked, beat)
 
 
 def _tracked_systole(rings: np.ndarray, centre_mm: np.ndarray, scale: np.ndarray
-                     ) -> tuple[float | None, float | None]:
-    """The tracked ring's smallest area over its largest in the beat, and its LVID in the
-    frame of smallest area (on the vertical line through the ED centre).
+                     ) -> tuple[int, float | None, float | None]:
+    """The frame (from ED) where the tracked ring's area is smallest, that area over the
+    largest in the beat, and the ring's LVID there (on the vertical line through the ED
+    centre).
 
     The extremes of the tracked area, not its values at the ED and ES frames found on the
     segmented area curve: a low-FAC heart's segmented curve has a flat top, and an ED
@@ -209,20 +209,20 @@ def _tracked_systole(rings: np.ndarray, centre_mm: np.ndarray, scale: np.ndarray
     third of its FAC when the ring is read at fixed frames.
     """
     areas = np.array([polygon_area(r) for r in rings])
+    k = int(np.argmin(areas)) if len(areas) else 0
     if not len(areas) or not np.all(np.isfinite(areas)) or areas.max() <= 0:
-        return None, None
-    k = int(np.argmin(areas))
+        return k, None, None
     chord = chord_across(centre_mm, np.array([0.0, 1.0]), rings[k] * scale)
-    return float(areas[k] / areas.max()), None if chord is None else chord[1] - chord[0]
+    return k, float(areas[k] / areas.max()), None if chord is None else chord[1] - chord[0]
 
 
 def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, beat: Beat,
-                     spacing_mm: tuple[float, float] | None
-                     ) -> tuple[float | None, list[float | None], float, np.ndarray]:
-    """GCS and segment circumferential strains at ES from the tracked ring (held on the
-    segmented border or not, whichever shortened more);
-    the forward-backward failure rate; the tracked ring in every frame of the beat before
-    it is held (``(F, N, 2)`` px, from ED)."""
+                     spacing_mm: tuple[float, float] | None, centre_mm: np.ndarray
+                     ) -> tuple[float | None, list[float | None], float, float | None, float | None]:
+    """Track the ring through the beat: GCS and segment circumferential strains at ES
+    (held on the segmented border or not, whichever shortened more), the
+    forward-backward failure rate, and the free ring's systole (:func:`_tracked_systole`:
+    smallest over largest area, LVID in that frame)."""
     n = len(frames)
     stop = beat.next_ed if beat.next_ed is not None else min(n - 1, beat.es + max(1, (beat.es - beat.ed) // 4))
     line = track_line(frames, ring[:-1], beat.ed, stop, drift_correct=beat.next_ed is not None)
@@ -234,7 +234,7 @@ def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, b
     # (see echoquant.quant.sax._areas_from_tracking for the same rule on areas).
     closed, gcs = None, None
     # The free line at its own end-systole (smallest area in the beat), as FAC reads it.
-    k_free = int(np.argmin([polygon_area(p) for p in line.positions]))
+    k_free, ratio, lvids = _tracked_systole(line.positions, centre_mm, _scale(spacing_mm))
     for es in (line.positions[k_free], None if border is None else _snap_closed(line.positions[k], border)):
         if es is None:
             continue
@@ -246,7 +246,7 @@ def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, b
     per = _TRACK_POINTS // 6
     seg = [float(line_strain_pct(closed[:, s * per:(s + 1) * per + 1], spacing_mm, node_step=2)[1])
            for s in range(6)]
-    return gcs, seg, float(line.fb_failure), line.positions
+    return gcs, seg, float(line.fb_failure), ratio, lvids
 
 
 def sax_wall_motion(beats: list[SaxBeatMotion], names: tuple[str, ...], calibrated: bool) -> WallMotion:
