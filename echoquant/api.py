@@ -20,9 +20,9 @@ from echoquant.io import read_echo
 from echoquant.io.acquisition import AcquisitionTable
 from echoquant.io.cine import EchoCine
 from echoquant.io.mmode import MModeStrip, read_mmode
+from echoquant.io.species import loop_species
 from echoquant.quant import quantify
 from echoquant.quant.mmode import measure_mmode
-from echoquant.quant.cycle import species_bounds
 from echoquant.quant.study import StudyResult
 from echoquant.results import EchoResult, MModeEchoResult
 from echoquant.segment.result import LV_CAVITY, Segmentation
@@ -106,7 +106,9 @@ class Analyzer:
         if self.acquisition is not None:
             cine = self.acquisition.apply(cine, prefer_table=self.prefer_table)
         seg = self.predictor.predict(cine)
-        settings = {"found_view": self._find_view(cine, seg), "track": self.track if track is None else track,
+        # "weights": the bundle that segmented this loop (the default model routes rodents to its rodent weights)
+        settings = {"weights": seg.model, "found_view": self._find_view(cine, seg),
+                    "track": self.track if track is None else track,
                     "max_beats": self.max_beats if max_beats is None else max_beats,
                     "frame_times_ms": None if cine.frame_times_ms is None else cine.frame_times_ms.tolist()}
         quant = quantify(cine, seg, track=settings["track"], max_beats=settings["max_beats"],
@@ -119,7 +121,7 @@ class Analyzer:
         """The apical view of a human loop whose header names none, from its largest-
         and smallest-cavity frames (ED- and ES-like); None for rodent loops (the
         classifier knows human apical views only) and when the header has the view."""
-        species = cine.meta.species or species_bounds(cine.fps, cine.heart_rate_bpm)[0]
+        species = loop_species(cine)[0]
         if self.views is None or cine.meta.view or species != "human":
             return None
         area = (seg.labels == LV_CAVITY).reshape(cine.n_frames, -1).sum(axis=1)

@@ -116,14 +116,14 @@ def evaluate(model: str | None, presets: list[str], n: int, seed: int, device: s
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     predictor = Predictor(model, device=device)
-    report: dict[str, Any] = {"model": predictor.name, "presets": {}}
+    report: dict[str, Any] = {"presets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for preset in presets:
             for view in views or [None]:
                 rows = [evaluate_case(predictor, preset, seed + i, Path(tmp), view=view) for i in range(n)]
                 key = preset if view is None else f"{preset}/{view}"
                 report["presets"][key] = {"summary": _summary(rows), "rows": rows}
-    return report
+    return {"model": predictor.describe(), **report}
 
 
 def _markdown(report: dict[str, Any], cmd: str) -> str:

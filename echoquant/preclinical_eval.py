@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{species} {i + 1}/{args.n}", flush=True)
     summary = summarise(rows)
     cmd = "python -m echoquant.evaluate preclinical " + " ".join(argv if argv is not None else [])
-    text = _markdown(summary, rows, cmd.strip(), predictor.name)
+    text = _markdown(summary, rows, cmd.strip(), predictor.describe())
     print(text)
     if args.markdown:
         args.markdown.write_text(text)

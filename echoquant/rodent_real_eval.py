@@ -159,7 +159,7 @@ def evaluate_rodent_real(root: str | Path, model: str | Path | None = None, devi
     elapsed = time.perf_counter() - t0
     if montage is not None:
         _write_montage(tiles, montage)
-    return {"model": predictor.name, "verdicts": verdicts, "seconds": elapsed}
+    return {"model": predictor.describe(), "verdicts": verdicts, "seconds": elapsed}
 
 
 def _tile(image: np.ndarray, labels: np.ndarray, ok: bool, height: int = 150) -> np.ndarray:

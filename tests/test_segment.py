@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from echoquant.errors import ChecksumError, ModelError
-from echoquant.io.cine import EchoCine
+from echoquant.io.cine import CineMeta, EchoCine
 from echoquant.segment.bundle import load_bundle, save_bundle
 from echoquant.segment.networks import build_network
 from echoquant.segment.predictor import Predictor
@@ -345,6 +345,42 @@ def test_predictor_returns_labels_on_cine_grid(tmp_path):
     clipped = Predictor(root, device="cpu", keep_largest=(), clip_to_sector=True).predict(cine)
     assert (clipped.labels[:, ~cine.fan_mask] == 0).all() and (free.labels[:, ~cine.fan_mask] > 0).any()
     np.testing.assert_array_equal(clipped.labels[:, cine.fan_mask], free.labels[:, cine.fan_mask])
+
+
+def test_predictor_routes_a_species_to_the_weights_the_bundle_names(tmp_path):
+    main = _tiny_bundle(tmp_path)
+    torch.manual_seed(1)  # other weights, so the two bundles label noise differently
+    net = build_network("unet", channels=(8, 16, 32), num_res_units=1)
+    rodent = save_bundle(net, tmp_path / "tiny_rodent", image_size=64,
+                         network={"name": "unet", "kwargs": {"channels": [8, 16, 32], "num_res_units": 1}})
+    meta_path = main / "configs" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["species_models"] = {"mouse": "tiny_rodent", "rat": "tiny_rodent"}
+    meta_path.write_text(json.dumps(meta))
+    assert load_bundle(main).species_models == {"mouse": rodent.resolve(), "rat": rodent.resolve()}
+    base = _noise_cine(2)
+
+    def cine(species=None, spacing=None, fps=30.0):
+        return EchoCine(frames=base.frames, fps=fps, frame_times_ms=np.arange(2) * 1000 / fps, spacing_mm=spacing,
+                        heart_rate_bpm=None, fan_mask=base.fan_mask, meta=CineMeta(species=species))
+
+    routed = Predictor(main, device="cpu", temporal_window=1)
+    own = Predictor(rodent, device="cpu", temporal_window=1).predict(cine())
+    mouse = routed.predict(cine("mouse"))
+    assert mouse.model == "tiny_rodent"
+    np.testing.assert_array_equal(mouse.labels, own.labels)
+    assert routed.predict(cine("human")).model == "tiny"
+    assert routed.describe() == "tiny (weights used: tiny, tiny_rodent)"
+    # No species named: inferred as quantification infers it (a 6 mm deep image is a mouse's,
+    # a 150 mm one a human's; without a calibration, 30 frames/s is a human loop).
+    assert routed.predict(cine(spacing=(0.1, 0.1))).model == "tiny_rodent"
+    assert routed.predict(cine(spacing=(2.5, 2.5))).model == "tiny"
+    assert routed.predict(cine()).model == "tiny"
+    assert Predictor(main, device="cpu", route_species=False).predict(cine("mouse")).model == "tiny"
+    meta["species_models"] = {"mouse": "missing"}
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="no model bundle"):
+        Predictor(main, device="cpu").predict(cine("mouse"))
 
 
 def test_predictor_keeps_the_largest_region_per_label(tmp_path):

@@ -73,7 +73,7 @@ class ClipState:
                  "spacing_mm": info.get("spacing_mm"), "heart_rate_bpm": info.get("heart_rate_bpm"),
                  "timing_source": info.get("timing_source"), "calibration_source": info.get("calibration_source"),
                  "flags": list(result.input_flags), "meta": result.meta.to_dict()}
-        settings = {k: result.settings.get(k) for k in ("found_view", "track", "max_beats")}
+        settings = {k: result.settings.get(k) for k in ("weights", "found_view", "track", "max_beats")}
         return cls(seg.labels.astype(np.uint8), seg.frame_confidence, seg.lv_area_levels,
                    list(result.quant.contours_px), facts, settings, result.model)
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import find_peaks, savgol_filter
 
-from echoquant.flags import make_flag
+from echoquant.io.species import HR_BOUNDS_BPM, resolve_species, species_bounds
 
 __all__ = ["Beat", "HR_BOUNDS_BPM", "cycle_frames", "detect_beats", "resolve_species", "species_bounds"]
-
-# Physiological heart-rate bounds.
-HR_BOUNDS_BPM = {"human": (30.0, 200.0), "rodent": (250.0, 750.0)}
+# HR_BOUNDS_BPM, resolve_species and species_bounds live in echoquant.io.species (the
+# segmentation step asks the same question); they stay importable from here.
 
 
 @dataclass(frozen=True)
@@ -26,40 +25,6 @@ class Beat:
     @property
     def complete(self) -> bool:
         return self.next_ed is not None
-
-
-def species_bounds(fps: float | None, heart_rate_bpm: float | None) -> tuple[str, tuple[float, float]]:
-    """Which heart-rate bounds apply: from the recorded heart rate, else the frame
-    rate (loops above 100 fps are small-animal loops)."""
-    if heart_rate_bpm is not None:
-        kind = "rodent" if heart_rate_bpm >= 240 else "human"
-    else:
-        kind = "rodent" if (fps or 0) >= 100 else "human"
-    return kind, HR_BOUNDS_BPM[kind]
-
-
-def resolve_species(meta_species: str | None, meta_source: str | None, fps: float | None,
-                    heart_rate_bpm: float | None, depth_mm: float | None) -> tuple[str, str, list[str]]:
-    """The loop's species (``mouse``, ``rat`` or ``human``), where it came from
-    (``header``, ``table``, ``inferred``) and a flag when it was inferred.
-
-    Inferred from the field of view (depth of the image: a mouse heart is imaged at
-    8-15 mm, a rat's at 15-30 mm, a human's at 120-200 mm) and else from the heart or
-    frame rate (:func:`species_bounds`); a rodent without a depth is taken as a mouse
-    when its heart rate is above 450 bpm."""
-    if meta_species:
-        return meta_species, meta_source or "header", []
-    kind, _ = species_bounds(fps, heart_rate_bpm)
-    if depth_mm is not None:
-        species = "human" if depth_mm >= 40 else ("mouse" if depth_mm < 16 else "rat")
-        why = f"a {depth_mm:.0f} mm deep image"
-    else:
-        species = "human" if kind == "human" else ("mouse" if (heart_rate_bpm or 500) > 450 else "rat")
-        why = (f"a heart rate of {heart_rate_bpm:.0f} bpm" if heart_rate_bpm else
-               f"{fps:.0f} frames/s" if fps else "no rate (assumed human)")
-    return species, "inferred", [make_flag("species_inferred", (
-        f"no species in the header or an acquisition table: {species} from {why}; give PatientSpeciesDescription "
-        "or a 'species' column (--acquisition-table)"))]
 
 
 def _fill_nan(x: np.ndarray) -> np.ndarray:

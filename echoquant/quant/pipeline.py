@@ -8,8 +8,9 @@ from scipy.signal import savgol_filter
 from echoquant.flags import has_flag, make_flag
 from echoquant.geometry import method_of_disks
 from echoquant.io.cine import EchoCine
+from echoquant.io.species import loop_species
 from echoquant.quant.contour import LVContour, closed_border, extract_contours
-from echoquant.quant.cycle import Beat, detect_beats, resolve_species
+from echoquant.quant.cycle import Beat, detect_beats
 from echoquant.quant.edits import ReaderEdits
 from echoquant.quant.intervals import INTERVAL_MODELS, interval, lvef_spread, volume_spread
 from echoquant.quant.intervals import finite_median as _median
@@ -429,11 +430,7 @@ def quantify(cine: EchoCine, seg: Segmentation, *, track: bool = True, max_beats
     if seg.labels.shape != cine.frames.shape:
         raise ValueError(f"segmentation {seg.labels.shape} does not match frames {cine.frames.shape}")
     n = cine.n_frames
-    rows = np.flatnonzero(cine.fan_mask.any(axis=1))
-    depth_mm = float((rows[-1] - rows[0] + 1) * cine.spacing_mm[0]) if cine.spacing_mm and len(rows) else None
-    named, source, species_flags = resolve_species(species or cine.meta.species,
-                                                   "given" if species else cine.meta.species_source,
-                                                   cine.fps, cine.heart_rate_bpm, depth_mm)
+    named, source, species_flags = loop_species(cine, species)
     kind = "human" if named == "human" else "rodent"
     species_info = {"species": named, "species_source": source}
     cavity = clean_masks(seg.labels == LV_CAVITY)

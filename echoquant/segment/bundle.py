@@ -63,6 +63,14 @@ class Bundle:
         return str(self.metadata.get("license", "Apache-2.0"))
 
     @property
+    def species_models(self) -> dict[str, Path]:
+        """Other bundles this one hands loops of a species to (``metadata["species_models"]``:
+        species -> bundle folder, relative to this bundle's parent folder); empty when the
+        weights segment every species themselves."""
+        routes = self.metadata.get("species_models") or {}
+        return {str(species): (self.path.parent / str(folder)).resolve() for species, folder in routes.items()}
+
+    @property
     def intensity(self) -> str:
         """How the network expects grey levels (:func:`~echoquant.segment.preprocess.normalize_intensity`);
         bundles written before the field existed used ``"scale"``."""

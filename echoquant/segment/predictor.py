@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from echoquant.io.cine import EchoCine
+from echoquant.io.species import loop_species
 from echoquant.segment.bundle import Bundle, load_bundle
 from echoquant.segment.preprocess import crop_box_for, labels_from_network, normalize_intensity, to_network
 from echoquant.segment.result import AREA_LEVELS, LA, LABEL_NAMES, LV_CAVITY, Segmentation
@@ -57,6 +58,12 @@ class Predictor:
             below the sector) are errors. "Largest" counts the pixels inside the scan
             sector: a region drawn wholly past the sector's edge has no image under it
             and loses to any imaged one. Empty: off.
+        route_species: segment a loop with the weights the bundle names for its species
+            (:attr:`Bundle.species_models`; the shipped model hands mouse and rat loops to
+            its rodent weights). The species is the header's or side table's, else inferred
+            from the depth of the image and the frame rate as quantification infers it
+            (:func:`~echoquant.io.species.loop_species`). False: the bundle's own weights
+            for every loop.
         clip_to_sector: set every label outside the scan sector to background. Off by
             default: expert outlines (CAMUS) carry the lateral wall and the atrium on
             across the sector's edge, the network learnt to do the same, and cutting its
@@ -66,7 +73,7 @@ class Predictor:
 
     def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int | None = None,
                  tta: bool = False, temporal_window: int = 3, keep_largest: tuple[int, ...] = KEEP_LARGEST,
-                 clip_to_sector: bool = False) -> None:
+                 clip_to_sector: bool = False, route_species: bool = True) -> None:
         if temporal_window < 1 or temporal_window % 2 == 0:
             raise ValueError(f"temporal_window must be a positive odd number, got {temporal_window}")
         foreground = set(LABEL_NAMES) - {0}
@@ -81,6 +88,9 @@ class Predictor:
             torch.set_flush_denormal(True)
         self.bundle = model if isinstance(model, Bundle) else load_bundle(model, self.device)
         self.bundle.net.to(self.device).eval()
+        self._routes = self.bundle.species_models if route_species else {}
+        self._loaded: dict[Path, Bundle] = {}  # routed bundles, loaded when first needed
+        self._used: set[str] = set()  # names of the bundles that segmented loops
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be a positive number of frames, got {batch_size}")
         self.batch_size = batch_size or DEFAULT_BATCH.get(self.device.type, DEFAULT_BATCH["cpu"])
@@ -90,14 +100,36 @@ class Predictor:
     def name(self) -> str:
         return self.bundle.name
 
+    def describe(self) -> str:
+        """The model's name, with the weights that segmented the loops so far where the
+        bundle routed some of them elsewhere (for reports)."""
+        others = sorted(self._used - {self.bundle.name})
+        return self.name if not others else f"{self.name} (weights used: {', '.join(sorted(self._used))})"
+
+    def bundle_for(self, cine: EchoCine) -> Bundle:
+        """The weights that segment this loop: those the bundle names for the loop's
+        species, else its own.
+
+        Raises:
+            ModelError, ChecksumError: the routed bundle is missing or corrupt.
+        """
+        target = self._routes.get(loop_species(cine)[0])
+        if target is None:
+            return self.bundle
+        if target not in self._loaded:
+            routed = load_bundle(target, self.device)
+            routed.net.to(self.device).eval()
+            self._loaded[target] = routed
+        return self._loaded[target]
+
     @torch.no_grad()
-    def _probs(self, x: np.ndarray) -> np.ndarray:
+    def _probs(self, x: np.ndarray, net: torch.nn.Module) -> np.ndarray:
         out = None  # filled batch by batch: a long loop's probabilities are held once
         for i in range(0, len(x), self.batch_size):
             xb = torch.from_numpy(x[i : i + self.batch_size]).to(self.device)
-            p = torch.softmax(self.bundle.net(xb), dim=1)
+            p = torch.softmax(net(xb), dim=1)
             if self.tta:
-                p = 0.5 * (p + torch.softmax(self.bundle.net(xb.flip(-1)), dim=1).flip(-1))
+                p = 0.5 * (p + torch.softmax(net(xb.flip(-1)), dim=1).flip(-1))
             if out is None:
                 out = np.empty((len(x),) + tuple(p.shape[1:]), dtype=np.float32)
             out[i : i + len(p)] = p.float().cpu().numpy()
@@ -105,10 +137,11 @@ class Predictor:
 
     def predict(self, cine: EchoCine) -> Segmentation:
         """Labels ``(T, H, W)`` on the cine grid plus per-frame LV confidence."""
-        size = self.bundle.image_size
+        bundle = self.bundle_for(cine)
+        self._used.add(bundle.name)
         box = crop_box_for(cine.fan_mask)
-        x = normalize_intensity(to_network(cine.frames, cine.fan_mask, box, size), self.bundle.intensity)
-        probs = self._probs(x)
+        x = normalize_intensity(to_network(cine.frames, cine.fan_mask, box, bundle.image_size), bundle.intensity)
+        probs = self._probs(x, bundle.net)
         window = cycle_limited_window(probs[:, LV_CAVITY].sum(axis=(1, 2)), self.temporal_window)
         if window > 1:
             probs = temporal_mean(probs, window)
@@ -122,7 +155,7 @@ class Predictor:
                 _keep_largest_region(labels[i], label, cine.fan_mask)
             lv = labels[i] == LV_CAVITY
             conf[i] = float(prob[lv].mean()) if lv.any() else 0.0
-        return Segmentation(labels, None, self.name, conf, lv_area_levels(probs[:, LV_CAVITY]))
+        return Segmentation(labels, None, bundle.name, conf, lv_area_levels(probs[:, LV_CAVITY]))
 
 
 # A moving mean over w frames lowers the peak of a cosine of T frames per cycle by
