@@ -540,3 +540,23 @@ def test_shipped_default_model_loads_and_segments_real_loop(ybr_color_path):
     assert seg.labels.shape == cine.frames.shape
     assert (seg.labels[:, ~cine.fan_mask] == 0).all()
     assert (seg.labels == 1).any(axis=(1, 2)).mean() > 0.8  # an LV is found in most frames
+
+
+def test_shipped_default_model_routes_rodent_loops_to_its_rodent_weights(ybr_color_path):
+    """The default bundle names rodent weights of its own; a real human loop keeps the
+    human weights, the same loop declared a mouse's goes to the rodent ones."""
+    from dataclasses import replace
+
+    from echoquant.io import read_cine
+    from echoquant.segment.bundle import default_model_dir
+
+    if not (default_model_dir() / "models" / "model.safetensors").is_file():
+        pytest.skip("no shipped model in this checkout")
+    predictor = Predictor(None, device="cpu")
+    rodent = predictor.bundle.species_models["mouse"]
+    assert predictor.bundle.species_models["rat"] == rodent and (rodent / "models" / "model.safetensors").is_file()
+    cine = read_cine(ybr_color_path)
+    assert predictor.bundle_for(cine).name == "echoquant_lv_unet"
+    mouse = replace(cine, meta=replace(cine.meta, species="mouse"))
+    routed = predictor.bundle_for(mouse)
+    assert routed.name == rodent.name == "echoquant_lv_unet_rodent" and routed.license == predictor.bundle.license
