@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "partial_path", "sweep_partials"]
+__all__ = ["NOTES_BLOCK", "atomic_path", "atomic_write_bytes", "atomic_write_text", "partial_path", "sweep_partials",
+           "write_report"]
 
 _SUFFIX = ".partial"
 
@@ -52,6 +53,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# Where a generated report keeps the prose a person wrote into it (what the numbers mean,
+# what changed): a regenerated report carries the block over from the file it replaces.
+NOTES_BLOCK = ("<!-- notes:begin (kept when the report is regenerated) -->", "<!-- notes:end -->")
+
+
+def write_report(path: str | Path, text: str) -> None:
+    """Write a generated markdown report atomically, keeping the notes block (between
+    :data:`NOTES_BLOCK`'s markers) of the file it replaces in place of the new text's
+    empty one."""
+    begin, end = NOTES_BLOCK
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if begin in old and end in old and begin in text and end in text:
+        kept = old[old.index(begin):old.index(end, old.index(begin)) + len(end)]
+        text = text[:text.index(begin)] + kept + text[text.index(end, text.index(begin)) + len(end):]
+    atomic_write_text(path, text)
 
 
 def sweep_partials(folder: str | Path) -> int:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from echoquant._files import NOTES_BLOCK, write_report
+
 __all__ = ["QUANTITIES", "evaluate_heart", "main", "summarise"]
 
 # (name, view, kind): kind "rel" is judged in % of truth (areas, lengths, volumes, mass),
@@ -145,6 +147,7 @@ def _markdown(summary: list[dict[str, Any]], rows: list[dict[str, Any]], cmd: st
         "percentages (\"points\"). True masks: the generator's label maps measured by the same code (target: "
         "every value within 2 % or 1 point). Model: the shipped network's segmentation. Study values combine the "
         "two loops of a heart (bullet EDV = 5/6 EDA L_ED, ESV = 5/6 ESA L_ES; area-length LV mass).", "",
+        NOTES_BLOCK[0], NOTES_BLOCK[1], "",
         "| quantity | view | unit | true masks: MAE | max | within tolerance | model: MAE | bias | n (missing) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -181,6 +184,6 @@ def main(argv: list[str] | None = None) -> None:
     text = _markdown(summary, rows, cmd.strip(), predictor.describe())
     print(text)
     if args.markdown:
-        args.markdown.write_text(text)
+        write_report(args.markdown, text)
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, default=float))

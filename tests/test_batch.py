@@ -279,3 +279,17 @@ def test_batch_on_real_corpus_files_mixed_with_generated_and_broken(corpus_dir: 
     got = {Path(r["path"]).name: (r["status"], r["error_code"]) for r in summary.rows}
     assert got == expected
     assert sum(v[0] == "ok" for k, v in got.items() if "__" in k) >= 2  # real loops measured
+
+
+def test_regenerated_report_keeps_its_notes_block(tmp_path):
+    from echoquant._files import NOTES_BLOCK, write_report
+
+    begin, end = NOTES_BLOCK
+    path = tmp_path / "report.md"
+    write_report(path, f"# T\n\nrun 1\n\n{begin}\n{end}\n\n| a |\n")
+    text = path.read_text()
+    path.write_text(text.replace(f"{begin}\n{end}", f"{begin}\nwhat the numbers mean\n{end}"))
+    write_report(path, f"# T\n\nrun 2\n\n{begin}\n{end}\n\n| b |\n")
+    assert path.read_text() == f"# T\n\nrun 2\n\n{begin}\nwhat the numbers mean\n{end}\n\n| b |\n"
+    write_report(path, "# T\n\nno block\n")  # a report without the block replaces the file whole
+    assert path.read_text() == "# T\n\nno block\n"
