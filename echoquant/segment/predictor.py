@@ -58,17 +58,17 @@ class Predictor:
             below the sector) are errors. "Largest" counts the pixels inside the scan
             sector: a region drawn wholly past the sector's edge has no image under it
             and loses to any imaged one. Empty: off.
+        clip_to_sector: set every label outside the scan sector to background. Off by
+            default: expert outlines (CAMUS) carry the lateral wall and the atrium on
+            across the sector's edge, the network learnt to do the same, and cutting its
+            labels there cost about 3 Dice points of myocardium and LA on the real
+            validation patients (the LV cavity lies inside the sector and is unchanged).
         route_species: segment a loop with the weights the bundle names for its species
             (:attr:`Bundle.species_models`; the shipped model hands mouse and rat loops to
             its rodent weights). The species is the header's or side table's, else inferred
             from the depth of the image and the frame rate as quantification infers it
             (:func:`~echoquant.io.species.loop_species`). False: the bundle's own weights
             for every loop.
-        clip_to_sector: set every label outside the scan sector to background. Off by
-            default: expert outlines (CAMUS) carry the lateral wall and the atrium on
-            across the sector's edge, the network learnt to do the same, and cutting its
-            labels there cost about 3 Dice points of myocardium and LA on the real
-            validation patients (the LV cavity lies inside the sector and is unchanged).
     """
 
     def __init__(self, model: str | Path | Bundle | None = None, device: str = "auto", batch_size: int | None = None,
