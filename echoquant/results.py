@@ -41,7 +41,8 @@ class EchoResult:
         segmentation: the network's segmentation the values were measured on (kept so
             that a reader's corrections can be re-measured without the network,
             :mod:`echoquant.export.clipstate`).
-        settings: how it was measured: ``found_view``, ``track``, ``max_beats`` and the
+        settings: how it was measured: ``weights`` (the bundle that segmented the loop),
+            ``found_view``, ``track``, ``max_beats`` and the
             loop's ``frame_times_ms`` (the rest of the loop's facts are in ``cine_info``).
     """
 

@@ -85,6 +85,11 @@ def test_every_input_gets_one_row_with_its_status(first_run) -> None:
     ok = df[df.status == "ok"]
     assert ok["lvef_pct"].between(5, 90).all() and ok["edv_ml"].gt(0).all()
     assert (ok["model"] == "echoquant_lv_unet").all()
+    # the weights that segmented each loop: the default's rodent weights for mouse and rat loops
+    loops = ok[ok["mode"] == "2d"]
+    rodent = loops["species"].isin(["mouse", "rat"])
+    assert len(loops) and (loops["weights"] == rodent.map({True: "echoquant_lv_unet_rodent",
+                                                           False: "echoquant_lv_unet"})).all()
     assert summary.n_failed == 4
     # one record per clip, overlays and SR only for scored clips, nothing half-written
     assert len(list((out / "clips").glob("*.json"))) == len(EXPECTED)

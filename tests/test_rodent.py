@@ -202,6 +202,8 @@ def test_uncalibrated_avi_with_a_side_table_gives_microlitres(tmp_path, analyzer
     avi, case = _mouse_avi(tmp_path)
     bare = result_row(analyzer.score(read_cine(avi, require_loop=True)))
     assert bare["species"] == "mouse" and bare["species_source"] == "inferred"  # from the heart rate
+    # no calibration, no header species: 200 frames/s alone sends it to the rodent weights
+    assert bare["weights"] == "echoquant_lv_unet_rodent" and bare["model"] == "echoquant_lv_unet"
     assert bare["edv_ml"] is None and bare.get("edv_ul") is None and bare["calibration_source"] is None
     table = tmp_path / "acq.csv"
     table.write_text(f"file,spacing_mm,fps,species,view,subject,timepoint\n"

@@ -70,13 +70,17 @@ RESULT_COLUMNS = [
     # loops may take tracking, apical loops always segmentation), and the SAX FAC of the
     # segmented areas alone.
     "fac_source", "lvef_source", "fac_seg_pct",
+    # Added with species routing: the bundle whose weights segmented the loop (``model`` is
+    # the bundle asked for; the default hands mouse and rat loops to its rodent weights,
+    # echoquant_lv_unet_rodent). Empty for M-mode strips, which no network reads.
+    "weights",
 ]
 _TEXT_COLUMNS = ("path", "status", "error_code", "error", "patient_id", "study_uid", "series_uid", "sop_uid",
                  "timepoint", "view", "manufacturer", "scanner_model", "timing_source", "calibration_source",
                  "beat_source", "ed_frames", "es_frames", "regional_segments", "qc_flags", "model",
                  "echoquant_version", "clip_id", "content_sha256", "view_source", "study_date", "wall_motion_classes", "mode",
                  "species", "species_source", "fac_source",
-                 "lvef_source")
+                 "lvef_source", "weights")
 # Columns that differ between two runs on the same input (excluded from determinism checks).
 TIMING_COLUMNS = ("elapsed_s",)
 
@@ -161,8 +165,8 @@ def result_row(result: EchoResult | MModeEchoResult, *, clip_id: str | None = No
     if summary.get("species") in ("mouse", "rat") and row.get("edv_ml") is not None:
         row["edv_ul"], row["esv_ul"] = 1000.0 * row["edv_ml"], None if row.get("esv_ml") is None else 1000.0 * row["esv_ml"]
     row.update({"qc_pass": result.qc_pass, "qc_flags": ";".join(flag_code(f) for f in result.qc_flags),
-                "model": result.model, "echoquant_version": __version__, "clip_id": clip_id,
-                "content_sha256": content_sha256, "elapsed_s": elapsed_s})
+                "model": result.model, "weights": result.settings.get("weights"), "echoquant_version": __version__,
+                "clip_id": clip_id, "content_sha256": content_sha256, "elapsed_s": elapsed_s})
     return {k: _round(v) for k, v in row.items()}
 
 
