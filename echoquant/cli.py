@@ -39,6 +39,10 @@ def main(
     ] = False,
 ) -> None:
     """echoquant command line."""
+    from echoquant._memory import keep_freed_memory
+
+    # The command owns its process: keep freed memory for reuse (fewer page faults; see _memory).
+    keep_freed_memory()
 
 
 @app.command()

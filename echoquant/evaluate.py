@@ -151,6 +151,9 @@ def _markdown(report: dict[str, Any], cmd: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     import sys
 
+    from echoquant._memory import keep_freed_memory
+
+    keep_freed_memory()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["camus"]:
         from echoquant.camus_eval import main as camus_main

@@ -94,3 +94,58 @@ def test_heart_motion_is_linear_in_the_systolic_fraction(f: float) -> None:
     u2, v2 = motion.displace(u, v, f)
     np.testing.assert_array_equal(u2, u + f * du)
     np.testing.assert_array_equal(v2, v + f * dv)
+
+
+def test_inside_polygon_equals_matplotlib_on_every_point() -> None:
+    from echoquant.synth.scene import inside_polygon
+
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    r = 3.0 + 0.8 * np.sin(3 * t) + 0.2 * rng.normal(size=t.size)  # a non-convex star
+    poly = np.stack([1.5 + r * np.cos(t), -2.0 + r * np.sin(t)], axis=1)
+    pts = rng.uniform(-8, 8, size=(20000, 2))
+    pts[:90] = poly  # vertices themselves: the boundary case
+    got = inside_polygon(poly, pts)
+    assert 0 < got.sum() < len(pts) // 2
+    np.testing.assert_array_equal(got, MplPath(poly).contains_points(pts))
+
+
+def test_beam_data_equals_the_complex_exponential_splat() -> None:
+    """Beam data from cos/sin splat weights: the values of the complex-exponential form."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from echoquant.synth.imaging import Imager, ImagingParams, Probe
+
+    rng = np.random.default_rng(6)
+    imager = Imager(Probe("linear", depth_mm=10.0, width_mm=12.0, frequency_mhz=40.0, axial_res_mm=0.05,
+                          lateral_res=0.06), ImagingParams(), (120, 140), 0.09, (0.0, 70.0), rng)
+    x, z, a = rng.uniform(-6, 6, 40000), rng.uniform(0, 10, 40000), rng.uniform(0, 1, 40000)
+    got = imager.beam_data(x, z, a)
+    g = imager.grid
+    r, b = imager.probe.to_beam(x, z)
+    fr, fb = r / g.range_step_mm, (b - g.beam_start) / g.beam_step
+    ok = (fr >= 0) & (fr < g.n_range - 1) & (fb >= 0) & (fb < g.n_beams - 1)
+    want = np.zeros((g.n_range, g.n_beams), dtype=complex)
+    w = a[ok] * np.exp(-1j * imager.k2 * r[ok])
+    i0, j0 = np.floor(fr[ok]).astype(int), np.floor(fb[ok]).astype(int)
+    dr, db = fr[ok] - i0, fb[ok] - j0
+    for di, dj, f in ((0, 0, (1 - dr) * (1 - db)), (1, 0, dr * (1 - db)), (0, 1, (1 - dr) * db), (1, 1, dr * db)):
+        np.add.at(want, (i0 + di, j0 + dj), w * f)
+    for axis in (0, 1):
+        want = gaussian_filter1d(want.real, 1.5, axis=axis) + 1j * gaussian_filter1d(want.imag, 1.5, axis=axis)
+    assert np.abs(want).max() > 0.1
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_keep_freed_memory_applies_on_glibc_and_can_be_turned_off(monkeypatch) -> None:
+    import sys
+
+    from echoquant._memory import keep_freed_memory
+
+    monkeypatch.setenv("ECHOQUANT_SYSTEM_MALLOC", "1")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("ECHOQUANT_SYSTEM_MALLOC")
+    if sys.platform.startswith("linux"):
+        import platform
+
+        assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

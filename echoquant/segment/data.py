@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from echoquant._memory import keep_freed_memory
 from echoquant.segment.preprocess import (
     crop_box_for, normalize_intensity, to_network, to_network_fractions, to_network_labels,
 )
@@ -127,7 +128,7 @@ def synth_frames(presets: dict[str, float], n_cases: int, seed: int, size: int, 
     chosen = rng.choice(names, size=n_cases, p=weights)
     jobs = [(str(p), seed * 1_000_003 + i, size, per_case, dict(overrides or {})) for i, p in enumerate(chosen)]
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=keep_freed_memory) as pool:
             parts = list(pool.map(_one_synth_case, jobs))
     else:
         parts = [_one_synth_case(j) for j in jobs]

@@ -378,8 +378,10 @@ def write_mmode_jobs(jobs: list[tuple], workers: int = 1) -> list[dict[str, Any]
     returns their truth rows (``extra`` merged in)."""
     from concurrent.futures import ProcessPoolExecutor
 
+    from echoquant._memory import keep_freed_memory
+
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=keep_freed_memory) as pool:
             return list(pool.map(_write_one, jobs))
     return [_write_one(j) for j in jobs]
 

@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.path import Path as MplPath
 
 from echoquant.synth.heart import HeartMotion
-from echoquant.synth.scene import Placement, Tissue, smooth_field
+from echoquant.synth.scene import Placement, Tissue, inside_polygon, smooth_field
 
 __all__ = ["RodentLook", "sample_look", "plax_tissue", "rodent_amplitude", "STATIC_TISSUE"]
 
@@ -108,8 +107,8 @@ def plax_tissue(u: np.ndarray, v: np.ndarray, x: np.ndarray, z: np.ndarray, moti
     labels = np.full(u.shape, Tissue.BACKGROUND, dtype=np.int8)
     endo, epi = _lv_polygons(motion)
     pts = np.stack([u, v], axis=1)
-    in_cav = MplPath(endo).contains_points(pts)
-    in_epi = MplPath(epi).contains_points(pts) | in_cav
+    in_cav = inside_polygon(endo, pts)
+    in_epi = inside_polygon(epi, pts) | in_cav
     labels[in_epi] = Tissue.LV_MYO
     labels[in_cav] = Tissue.LV_BLOOD
     side = np.where(v < 0, -1.0, 1.0)
@@ -173,8 +172,8 @@ def plax_tissue(u: np.ndarray, v: np.ndarray, x: np.ndarray, z: np.ndarray, moti
     # Posterior pericardium: a bright line behind the posterior wall and the apex.
     outer = np.stack([epi[:, 0], epi[:, 1] + np.where(epi[:, 1] > 0, 0.03 * length, 0.0)], axis=1)
     u_epi_o, v_epi_o = outer[:, 0], outer[:, 1]
-    shell = MplPath(np.stack([u_epi_o - np.where(u_epi_o < 0.3 * length, 0.04 * length, 0.0), v_epi_o], axis=1))
-    peri = shell.contains_points(pts) & ~in_epi & (labels == Tissue.BACKGROUND) & ((v > 0) | (u < 0.25 * length))
+    shell = np.stack([u_epi_o - np.where(u_epi_o < 0.3 * length, 0.04 * length, 0.0), v_epi_o], axis=1)
+    peri = inside_polygon(shell, pts) & ~in_epi & (labels == Tissue.BACKGROUND) & ((v > 0) | (u < 0.25 * length))
     labels[peri] = Tissue.PERICARDIUM
 
     # Chest wall: across the top, its inner surface just in front of the RV.

@@ -26,12 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.path import Path as MplPath
 
 from echoquant.quant.sax import SAX_SEGMENT_NAMES
 from echoquant.synth.heart import HeartMotion, LVShape
 from echoquant.synth.rodent import RodentLook
-from echoquant.synth.scene import Placement, Tissue, smooth_field
+from echoquant.synth.scene import Placement, Tissue, inside_polygon, smooth_field
 
 __all__ = ["SAX_SEGMENTS", "SAX_SEGMENT_ANGLES_DEG", "SaxMotion", "sax_kinesis_of", "sax_tissue", "sax_truth",
            "polygon_area"]
@@ -194,8 +193,8 @@ def sax_tissue(p: np.ndarray, q: np.ndarray, x: np.ndarray, z: np.ndarray, sax: 
     labels = np.full(p.shape, Tissue.BACKGROUND, dtype=np.int8)
     endo, epi = sax.contours(0.0, 240)
     pts = np.stack([p, q], axis=1)
-    in_cav = MplPath(endo).contains_points(pts)
-    in_epi = MplPath(epi).contains_points(pts) | in_cav
+    in_cav = inside_polygon(endo, pts)
+    in_epi = inside_polygon(epi, pts) | in_cav
     labels[in_epi] = Tissue.LV_MYO
     labels[in_cav] = Tissue.LV_BLOOD
     rho, theta = np.hypot(p, q), np.arctan2(q, p)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from echoquant._files import write_csv_rows
+from echoquant._memory import keep_freed_memory
 from echoquant.io.writer import DicomIdentity, RegionSpec, write_us_dicom
 from echoquant.synth.generate import CaseParams, SynthCase, generate_case, sample_params
 from echoquant.synth.sax import sax_kinesis_of
@@ -141,7 +142,7 @@ def _run_all(jobs: list[_Job], workers: int) -> list[dict[str, Any]]:
     if workers <= 1:
         return [_run_job(j) for j in jobs]
     # Each case is seeded on its own, so results do not depend on the worker count.
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=keep_freed_memory) as pool:
         return list(pool.map(_run_job, jobs))
 
 
