@@ -208,6 +208,26 @@ def test_fac_takes_the_tracked_border_only_where_it_moved_further_in() -> None:
             assert result.esa_mm2 == pytest.approx(result.eda_mm2 * (1 - result.fac_pct / 100))
 
 
+def test_grs_takes_the_tracked_endocardium_only_where_the_wall_thickened_more() -> None:
+    frames, scales, rho, es = _contracting_speckle()
+    r_ed, wall_ed, beat = 60.0, 20.0, Beat(0, es, len(frames) - 1)
+    # the wall thickens as the ring contracts: its outer border at r s + 20 / s
+    outer = [r_ed * s + wall_ed / s for s in scales]
+    truth = 100 * (outer[es] - r_ed * scales[es] - wall_ed) / wall_ed
+    grs = {}
+    for lag_px in (6.0, 0.0):  # a network that draws the ES cavity too large, or an exact one
+        cavity = np.stack([rho <= r_ed * s for s in scales])
+        cavity[es] = rho <= r_ed * scales[es] + lag_px
+        myo = np.stack([~cavity[i] & (rho <= outer[i]) for i in range(len(scales))])
+        untracked = sax_beat_motion(frames, cavity, myo, beat, (0.02, 0.02), track=False).grs_pct
+        grs[lag_px] = sax_beat_motion(frames, cavity, myo, beat, (0.02, 0.02), track=True).grs_pct
+        assert grs[lag_px] >= untracked
+        if lag_px:
+            assert untracked < truth - 15  # 6 px of a 29-px wall
+    assert grs[0.0] == pytest.approx(truth, abs=3.0)
+    assert grs[6.0] == pytest.approx(truth, abs=3.0)
+
+
 def test_plax_takes_the_tracked_contour_only_where_it_contracts_further() -> None:
     from echoquant.quant.pipeline import _plax_tracked
     from echoquant.quant.result import BeatResult

@@ -11,8 +11,9 @@ Definitions (the generator's truth, :func:`echoquant.synth.sax.sax_truth`, uses 
 - **LVID**: the cavity's chord on the vertical line (the beam, where an M-mode cursor
   crosses a SAX) through the ED centre, at ED and at ES; ``FS = 100 (LVIDd - LVIDs) / LVIDd``.
 - **Wall thickness** on each ray: from the cavity border to the outer border of LV cavity
-  plus myocardium; **GRS** = change of the mean thickness ED -> ES (%); **thickening**
-  of a segment = change of its mean thickness (%).
+  plus myocardium; **GRS** = change of the mean thickness ED -> ES (%), at ES with the
+  segmented cavity border or the ring GCS took (below) as the inner border, whichever
+  thickened more; **thickening** of a segment = change of its mean thickness (%).
 - **Excursion** of a segment: how much closer its endocardium comes to the ED centre,
   % of its ED distance.
 - **GCS**: the ED cavity border (resampled to 120 points from the anterior segment's
@@ -191,10 +192,36 @@ def sax_beat_motion(frames: np.ndarray, cavity: np.ndarray, myocardium: np.ndarr
     arcs = np.linalg.norm(np.diff(ring * scale, axis=0), axis=1).reshape(6, -1).sum(axis=1).tolist()
     gcs, seg_strain, fb, ratio, lvids_tracked = None, [None] * 6, None, None, None
     if track:
-        gcs, seg_strain, fb, ratio, lvids_tracked = _circumferential(frames, cavity, ring, beat, spacing_mm, centre)
+        circ = _circumferential(frames, cavity, ring, beat, spacing_mm, centre)
+        gcs, seg_strain, fb, ratio, lvids_tracked = (circ.gcs_pct, circ.segment_strain_pct, circ.fb_failure,
+                                                     circ.es_area_ratio, circ.lvids)
+        grs = _larger_thickening(grs, th_ed, _tracked_thickness(circ, cavity, myocardium, centre, scale, angles))
     epi_area = None if omm[beat.ed] is None else polygon_area(omm[beat.ed])
     return SaxBeatMotion(lvidd, lvids, fs, gcs, grs, seg_strain, _change(thick_ed, thick_es), excursion,
                          thick_ed, arcs, epi_area, fb, ratio, lvids_tracked, beat)
+
+
+def _tracked_thickness(circ: _Circumferential, cavity: np.ndarray, myocardium: np.ndarray, centre: np.ndarray,
+                       scale: np.ndarray, angles: np.ndarray) -> np.ndarray | None:
+    """Wall thickness (mm or px) along each ray at ES from the ring GCS took (the ED
+    border tracked, or held on the segmented border) to the segmented outer border of
+    that frame; None when that frame has no outer border."""
+    outer = closed_border(cavity[circ.es_frame] | myocardium[circ.es_frame])
+    if outer is None:
+        return None
+    return _rays(centre, circ.es_ring * scale, outer * scale, angles)[1]
+
+
+def _larger_thickening(grs: float | None, th_ed: np.ndarray, th_es_tracked: np.ndarray | None) -> float | None:
+    """GRS from the segmented ES borders, or from the tracked ES endocardium, whichever
+    thickened more: both under-read systolic thickening (the network draws a small
+    rodent heart's ES cavity too large, so its ES wall too thin; the tracker
+    under-follows a strongly contracting wall), as for FAC and GCS; with exact masks the
+    held ring is the segmented border and both agree."""
+    if th_es_tracked is None or np.isfinite(th_es_tracked).sum() < N_RAYS // 2 or np.isfinite(th_ed).sum() < N_RAYS // 2:
+        return grs
+    tracked = 100.0 * (np.nanmean(th_es_tracked) - np.nanmean(th_ed)) / np.nanmean(th_ed)
+    return tracked if grs is None or tracked > grs else grs
 
 
 def _tracked_systole(rings: np.ndarray, centre_mm: np.ndarray, scale: np.ndarray
@@ -216,13 +243,25 @@ def _tracked_systole(rings: np.ndarray, centre_mm: np.ndarray, scale: np.ndarray
     return k, float(areas[k] / areas.max()), None if chord is None else chord[1] - chord[0]
 
 
+@dataclass
+class _Circumferential:
+    """What tracking the ED border through one beat gave (see :func:`_circumferential`)."""
+
+    gcs_pct: float | None
+    segment_strain_pct: list[float | None]
+    fb_failure: float
+    es_area_ratio: float | None
+    lvids: float | None
+    es_frame: int  # the frame of the ES ring below
+    es_ring: np.ndarray  # (N + 1, 2) px, closed: the ED border at ES as GCS took it
+
+
 def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, beat: Beat,
-                     spacing_mm: tuple[float, float] | None, centre_mm: np.ndarray
-                     ) -> tuple[float | None, list[float | None], float, float | None, float | None]:
+                     spacing_mm: tuple[float, float] | None, centre_mm: np.ndarray) -> _Circumferential:
     """Track the ring through the beat: GCS and segment circumferential strains at ES
-    (held on the segmented border or not, whichever shortened more), the
-    forward-backward failure rate, and the free ring's systole (:func:`_tracked_systole`:
-    smallest over largest area, LVID in that frame)."""
+    (held on the segmented border or not, whichever shortened more, and that ring with
+    its frame), the forward-backward failure rate, and the free ring's systole
+    (:func:`_tracked_systole`: smallest over largest area, LVID in that frame)."""
     n = len(frames)
     stop = beat.next_ed if beat.next_ed is not None else min(n - 1, beat.es + max(1, (beat.es - beat.ed) // 4))
     line = track_line(frames, ring[:-1], beat.ed, stop, drift_correct=beat.next_ed is not None)
@@ -232,21 +271,23 @@ def _circumferential(frames: np.ndarray, cavity: np.ndarray, ring: np.ndarray, b
     # under-read a strongly contracting ring (the network's ES border lies outward, the
     # tracker under-follows), and with exact masks the held ring is exact and wins
     # (see echoquant.quant.sax._areas_from_tracking for the same rule on areas).
-    closed, gcs = None, None
+    closed, gcs, es_frame = None, None, beat.es
     # The free line at its own end-systole (smallest area in the beat), as FAC reads it.
     k_free, ratio, lvids = _tracked_systole(line.positions, centre_mm, _scale(spacing_mm))
-    for es in (line.positions[k_free], None if border is None else _snap_closed(line.positions[k], border)):
+    candidates = ((beat.ed + k_free, line.positions[k_free]),
+                  (beat.es, None if border is None else _snap_closed(line.positions[k], border)))
+    for frame, es in candidates:
         if es is None:
             continue
         pos = np.stack([ring[:-1], es])
         c = np.concatenate([pos, pos[:, :1]], axis=1)
         g = float(line_strain_pct(c, spacing_mm)[1])
         if gcs is None or g <= gcs:
-            closed, gcs = c, g
+            closed, gcs, es_frame = c, g, frame
     per = _TRACK_POINTS // 6
     seg = [float(line_strain_pct(closed[:, s * per:(s + 1) * per + 1], spacing_mm, node_step=2)[1])
            for s in range(6)]
-    return gcs, seg, float(line.fb_failure), ratio, lvids
+    return _Circumferential(gcs, seg, float(line.fb_failure), ratio, lvids, es_frame, closed[1])
 
 
 def sax_wall_motion(beats: list[SaxBeatMotion], names: tuple[str, ...], calibrated: bool) -> WallMotion:
