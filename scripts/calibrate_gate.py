@@ -49,10 +49,13 @@ BEGIN, END = "<!-- gate-calibration:begin -->", "<!-- gate-calibration:end -->"
 # ------------------------------------------------------------------------- collect
 
 def _features(analyzer, cine, name: str, kind: str, species: str | None = None, view: str | None = None) -> dict:
-    r = analyzer.score(cine, track=False)
+    # Negatives are scored as `echoquant analyze` scores them (with tracking), so that
+    # qc_pass says whether their numbers would enter cohort statistics.
+    r = analyzer.score(cine, track=kind.startswith("negative"))
     s = r.quant.summary
     return {"set": kind, "file": name, "species": species or s.get("species"), "view": view or s.get("view"),
             "view_found": s.get("view"), "gate_pass": not any(f.startswith("no_lv_view") for f in r.qc_flags),
+            "qc_pass": bool(r.qc_pass),
             "reason": next((f.split(": ", 1)[1] for f in r.qc_flags if f.startswith("no_lv_view")), ""),
             **(s.get("lv_view") or {})}
 
@@ -238,6 +241,23 @@ def _rate_rows(sets: dict[str, pd.DataFrame], gates: dict[str, dict]) -> list[st
     return out
 
 
+def _qc_after_gate(sets: dict[str, pd.DataFrame]) -> list[str]:
+    """How many negatives the shipped gate admitted and QC then passed: loops whose
+    numbers would enter cohort statistics (needs the ``qc_pass`` column)."""
+    out = []
+    for label, df in sets.items():
+        if not label.startswith("negatives") or "qc_pass" not in df:
+            continue
+        admitted = df[df["gate_pass"].astype(bool)]
+        k = int(admitted["qc_pass"].astype(bool).sum())
+        lo, hi = clopper_pearson(k, len(df))
+        out.append(f"- {label}: the shipped gate admitted {len(admitted)} of {len(df)}; of those, {k} passed QC "
+                   f"(numbers that would enter cohort statistics: {k}/{len(df)} = {100 * k / max(len(df), 1):.1f} %, "
+                   f"{100 * lo:.1f}-{100 * hi:.1f} %).")
+    return (["After the gate, QC (jitter, plausibility, interval width, beats; `echoquant.quant.qc`) on the "
+             "negatives, scored with tracking as `echoquant analyze` scores them:", "", *out] if out else [])
+
+
 def report(args: argparse.Namespace) -> None:
     read = {p.stem: pd.read_csv(p) for p in sorted(args.out.glob("*.csv"))}
     fit_rows = pd.concat([read[k] for k in ("camus_train", "generated_fit") if k in read], ignore_index=True)
@@ -275,7 +295,7 @@ def report(args: argparse.Namespace) -> None:
     for key in sorted({k for k, _ in GATE_FEATURES.values()}):
         lines.append(f"| {key} | {GATE_BEFORE.get(key)} | {fitted.get(key)} | {adopted.get(key)} |")
     gates = {"hand-set": GATE_BEFORE, "fitted": fitted, "adopted": adopted}
-    lines += ["", *_rate_rows(sets, gates), "",
+    lines += ["", *_rate_rows(sets, gates), "", *_qc_after_gate(sets), "",
               "Generated check loops by view (view recognised from the image; gate with the adopted thresholds):", "",
               "| species, view | loops | view found | admitted |", "|---|---|---|---|", *by_view, "",
               "Positives refused with the adopted thresholds:", ""]
