@@ -313,3 +313,25 @@ def test_a_round_cavity_beside_an_atrium_is_not_a_short_axis():
     la = ((yy - 50) ** 2 + (xx - 80) ** 2 < 12 ** 2) & ~cavity
     assert recognise_view(cavity, None, np.array([0.0, 1.0]))[0] == "SAX"
     assert recognise_view(cavity, la, np.array([0.0, 1.0]))[0] != "SAX"
+
+
+def test_rodent_view_is_voted_over_the_fuller_frames():
+    """One partly traced, round largest frame does not turn a long-axis loop into a short axis."""
+    from types import SimpleNamespace
+
+    from echoquant.quant.pipeline import _shape_view
+
+    yy, xx = np.mgrid[0:120, 0:160]
+    long_axis = [((xx - 80) / (50 * s)) ** 2 + ((yy - 60) / (20 * s)) ** 2 < 1 for s in (1.0, 0.95, 0.9, 0.8, 0.75)]
+    round_blob = (xx - 80) ** 2 + (yy - 60) ** 2 < 33 ** 2  # the largest frame: a round partial trace
+    cavity = np.stack([round_blob, *long_axis])
+    la = np.zeros_like(cavity)
+    cine = SimpleNamespace(meta=SimpleNamespace(view=None), fan_mask=np.ones((120, 160), bool))
+    assert recognise_view(round_blob, None, np.array([0.0, 1.0]))[0] == "SAX"
+    view, feats = _shape_view(cine, cavity, la, None, "rodent")
+    # frames with at least 70 % of the largest area vote: the blob and three long-axis frames
+    assert view == "PLAX" and feats["view_votes"] == pytest.approx(3 / 4)
+    # a loop whose frames are all round stays a short axis
+    assert _shape_view(cine, np.stack([round_blob] * 4), la[:4], None, "rodent")[0] == "SAX"
+    # human loops and loops whose header names the view are not voted on here
+    assert _shape_view(cine, cavity, la, None, "human") == (None, {})

@@ -360,7 +360,25 @@ def _shape_view(cine: EchoCine, cavity: np.ndarray, la: np.ndarray, transducer: 
     if not areas.any():
         return None, {}
     t = int(np.argmax(areas))
-    return recognise_view(cavity[t], la[t], _beam_direction(cine.fan_mask, cavity[t], transducer))
+    view, feats = recognise_view(cavity[t], la[t], _beam_direction(cine.fan_mask, cavity[t], transducer))
+    # A vote over the fuller frames (cavity >= 70 % of the largest; at most 15, spread over
+    # the loop), not one frame alone: a frame whose cavity is partly traced can look round
+    # or tilted; the largest frame's view breaks a tie.
+    full = np.flatnonzero(areas >= SHAPE_VOTE_AREA * areas[t])
+    full = full[np.linspace(0, len(full) - 1, min(len(full), 15)).round().astype(int)]
+    votes = [recognise_view(cavity[i], la[i], _beam_direction(cine.fan_mask, cavity[i], transducer))[0]
+             for i in full if i != t] + [view]
+    counts = {v: votes.count(v) for v in set(votes) if v is not None}
+    if counts:
+        top = max(counts.values())
+        view = view if counts.get(view) == top else sorted(v for v, c in counts.items() if c == top)[0]
+        feats = {**feats, "view_votes": float(counts[view]) / len(votes)}
+    return view, feats
+
+
+# Frames whose traced cavity is at least this share of the largest vote on a rodent
+# loop's view (:func:`_shape_view`).
+SHAPE_VOTE_AREA = 0.7
 
 
 def _not_measured(flags: list[str], names: tuple[str, ...], gate: LVViewCheck,
